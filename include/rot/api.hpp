@@ -1,0 +1,46 @@
+#pragma once
+// The Erlang-style API: free functions acting on a process-wide default node.
+// rot::start() names it; otherwise the first use starts one called nonode@nohost.
+
+#include <rot/node.hpp>
+
+namespace rot {
+
+/// Starts the default node with these options. Throws already_exists if it runs.
+node& start(node_options options = {});
+/// Stops the default node (a later call starts a new one).
+void stop();
+/// The default node, started on first use.
+[[nodiscard]] node& default_node();
+
+inline module_builder module(std::string_view name) { return default_node().module(name); }
+inline server_info start_server(server_options o = {}) { return default_node().start_server(std::move(o)); }
+inline bool stop_server(std::string_view name) { return default_node().stop_server(name); }
+inline std::string connect(std::string_view host, connect_options o = {}, std::size_t n = 4) {
+    return default_node().connect(host, std::move(o), n);
+}
+[[nodiscard]] inline std::vector<std::string> connected() { return default_node().connected(); }
+[[nodiscard]] inline std::size_t connected(std::string_view peer) { return default_node().connected(peer); }
+[[nodiscard]] inline std::vector<connection_info> connections() { return default_node().connections(); }
+[[nodiscard]] inline std::vector<server_info> servers() { return default_node().servers(); }
+inline bool disconnect(std::string_view peer) { return default_node().disconnect(peer); }
+
+inline term call(std::string_view peer, const mfa& r, std::chrono::milliseconds timeout) {
+    return default_node().call(peer, r, timeout);
+}
+inline term call(std::string_view peer, const mfa& r) { return default_node().call(peer, r); }
+template <class T>
+T call(std::string_view peer, const mfa& r, std::chrono::milliseconds timeout) {
+    return default_node().call<T>(peer, r, timeout);
+}
+template <class T>
+T call(std::string_view peer, const mfa& r) {
+    return default_node().call<T>(peer, r);
+}
+[[nodiscard]] inline result<term> try_call(std::string_view peer, const mfa& r,
+                                           std::chrono::milliseconds timeout) {
+    return default_node().try_call(peer, r, timeout);
+}
+inline void cast(std::string_view peer, const mfa& r) { default_node().cast(peer, r); }
+
+}  // namespace rot

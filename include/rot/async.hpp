@@ -1,0 +1,63 @@
+#pragma once
+// Asynchronous calls in the Asio style: the completion token picks a callback,
+// asio::use_future or asio::use_awaitable. Signature: void(std::error_code, rot::term).
+// On failure the term is a string holding the message (e.g. the remote
+// "undefined function math:add/3"). The handler runs on its associated
+// executor (default: one of the node's I/O threads), never inside async_call.
+
+#include <rot/node.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+
+namespace rot {
+
+namespace detail {
+/// The executor of the node's I/O threads.
+[[nodiscard]] asio::any_io_executor io_executor(node& n);
+
+template <class Handler, class Executor>
+class handler_completion final : public completion {
+public:
+    handler_completion(Handler h, const Executor& ex)
+        : handler_(std::move(h)), work_(asio::make_work_guard(ex)) {}
+
+    void complete(std::error_code ec, term value) override {
+        auto ex = work_.get_executor();
+        asio::post(ex, [h = std::move(handler_), ec, v = std::move(value)]() mutable {
+            std::move(h)(ec, std::move(v));
+        });
+        work_.reset();
+    }
+
+private:
+    Handler handler_;
+    asio::executor_work_guard<Executor> work_;
+};
+}  // namespace detail
+
+/// Calls `peer` asynchronously; completes with void(std::error_code, rot::term).
+template <class Token>
+auto async_call(node& n, std::string_view peer, mfa request, std::chrono::milliseconds timeout,
+                Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code, term)>(
+        [&n](auto handler, std::string peer, const mfa& request, std::chrono::milliseconds timeout) {
+            auto ex = asio::get_associated_executor(handler, detail::io_executor(n));
+            using done_t = detail::handler_completion<decltype(handler), decltype(ex)>;
+            n.async_call_erased(peer, request, timeout,
+                                std::make_unique<done_t>(std::move(handler), ex));
+        },
+        token, std::string(peer), std::move(request), timeout);
+}
+
+/// async_call with the node's default timeout.
+template <class Token>
+auto async_call(node& n, std::string_view peer, mfa request, Token&& token) {
+    return async_call(n, peer, std::move(request), n.options().call_timeout,
+                      std::forward<Token>(token));
+}
+
+}  // namespace rot

@@ -1,0 +1,2 @@
+// Placeholder until the text form lands.
+#include <rot/term.hpp>
