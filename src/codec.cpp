@@ -118,8 +118,15 @@ term reader::read_term(int depth) {
     // The smallest encoded term is two bytes (a tag and a one-byte varint or
     // length), which bounds every count below by the bytes that remain.
     constexpr std::size_t min_term = 2;
-    if (depth > max_term_depth) fail(fmt::format("terms nested deeper than {}", max_term_depth));
-    switch (static_cast<tag>(u8())) {
+    const auto t = static_cast<tag>(u8());
+    // A container holds terms one level deeper, so refusing one at the limit
+    // caps nesting at max_term_depth containers, whether or not the innermost
+    // one is empty.
+    if ((t == tag::tuple || t == tag::map || t == tag::list) && depth >= max_term_depth) {
+        --p_;
+        fail(fmt::format("terms nested deeper than {}", max_term_depth));
+    }
+    switch (t) {
         case tag::integer: {
             const std::uint64_t z = varint();
             return term(static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1)));

@@ -73,7 +73,10 @@ public:
     [[nodiscard]] const T& value() const& { check(); return std::get<0>(v_); }
     [[nodiscard]] T&& value() && { check(); return std::get<0>(std::move(v_)); }
     T& operator*() & { return value(); }
+    const T& operator*() const& { return value(); }
+    T&& operator*() && { return std::move(*this).value(); }
     T* operator->() { return &value(); }
+    const T* operator->() const { return &value(); }
 
     /// The failure; only valid when !has_value().
     [[nodiscard]] const failure& error() const { return std::get<1>(v_); }

@@ -1,0 +1,562 @@
+#include "connection.hpp"
+
+#include <asio/connect.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+#include "server.hpp"
+
+namespace rot::detail {
+
+namespace {
+constexpr std::size_t initial_read_buffer = 16 * 1024;
+constexpr std::size_t min_read_space = 4 * 1024;
+// How long a closing connection may take to flush its goodbye.
+constexpr auto flush_limit = std::chrono::seconds(1);
+
+std::string endpoint_text(const asio::ip::tcp::socket& s) {
+    std::error_code ec;
+    const auto ep = s.remote_endpoint(ec);
+    return ec ? std::string("?") : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+errc to_errc(std::error_code ec) {
+    return ec.category() == rot::category() ? static_cast<errc>(ec.value()) : errc::protocol_error;
+}
+}  // namespace
+
+connection::connection(node_impl& node, strand_t strand)
+    : node_(node), strand_(std::move(strand)), socket_(strand_), timer_(strand_), state_(state::dialing) {
+    node_.connection_opened();
+}
+
+connection::connection(node_impl& node, asio::ip::tcp::socket socket, std::shared_ptr<server> srv)
+    : node_(node),
+      strand_(*socket.get_executor().target<strand_t>()),
+      socket_(std::move(socket)),
+      timer_(strand_),
+      server_(std::move(srv)),
+      state_(state::handshake) {
+    node_.connection_opened();
+}
+
+connection::~connection() { node_.connection_finished(); }
+
+std::size_t connection::frame_limit() const noexcept {
+    return state_ == state::open ? node_.options.max_frame_bytes : handshake_max_frame;
+}
+
+// --- Handshake -------------------------------------------------------------
+
+void connection::dial(asio::ip::tcp::resolver::results_type endpoints, std::string name,
+                      std::string jail, std::chrono::steady_clock::time_point deadline, dial_done done) {
+    hello h;
+    h.max_frame = static_cast<std::uint32_t>(node_.options.max_frame_bytes);
+    h.incarnation = node_.incarnation;
+    h.node = node_.options.name;
+    h.name = std::move(name);
+    asio::dispatch(strand_, [self = shared_from_this(), endpoints = std::move(endpoints),
+                             frame = encode_hello(h), jail = std::move(jail), deadline,
+                             done = std::move(done)]() mutable {
+        self->dial_done_ = std::move(done);
+        self->jail_ = std::move(jail);
+        self->timer_.expires_at(deadline);
+        self->timer_.async_wait([self](std::error_code ec) {
+            if (!ec && (self->state_ == state::dialing || self->state_ == state::handshake))
+                self->close(errc::timeout, "timed out connecting and saying hello", false);
+        });
+        asio::async_connect(self->socket_, endpoints,
+                            [self, frame = std::move(frame)](std::error_code ec,
+                                                                  const asio::ip::tcp::endpoint& ep) mutable {
+                                if (self->state_ != state::dialing) return;
+                                if (ec) {
+                                    self->close(errc::connect_failed,
+                                                fmt::format("cannot connect: {}", ec.message()), false);
+                                    return;
+                                }
+                                self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+                                self->remote_address_ =
+                                    fmt::format("{}:{}", ep.address().to_string(), ep.port());
+                                self->state_ = state::handshake;
+                                self->send(std::move(frame));
+                                self->start_reading();
+                            });
+    });
+}
+
+void connection::accept() {
+    asio::dispatch(strand_, [self = shared_from_this()] {
+        std::error_code ec;
+        self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+        self->remote_address_ = endpoint_text(self->socket_);
+        self->timer_.expires_after(self->node_.options.connect_timeout);
+        self->timer_.async_wait([self](std::error_code ec) {
+            if (!ec && self->state_ == state::handshake)
+                self->close(errc::timeout, "no hello before the handshake deadline", false);
+        });
+        self->start_reading();
+    });
+}
+
+void connection::on_hello(std::span<const std::uint8_t> payload) {
+    const hello h = decode_hello(payload);
+    const auto refuse = [&](errc code, std::string message) {
+        log(log_level::warning, node_.options.name, "refusing connection from {} ({}): {}",
+            remote_address_, h.node, message);
+        send(encode_refuse(code, message));
+        close(code, std::move(message), false);
+    };
+    const std::uint16_t version = std::min(h.max_version, max_protocol_version);
+    if (version < std::max(h.min_version, min_protocol_version))
+        return refuse(errc::version_mismatch,
+                      fmt::format("no protocol version in common: client speaks {}..{}, server speaks {}..{}",
+                                  h.min_version, h.max_version, min_protocol_version, max_protocol_version));
+    if (h.name.empty()) return refuse(errc::invalid_argument, "empty connection name");
+    if (server_->stopped()) return refuse(errc::stopped, "server is stopping");
+
+    peer_name_ = h.name;
+    peer_node_ = h.node;
+    peer_max_frame_ = std::clamp<std::size_t>(h.max_frame, handshake_max_frame, max_frame_ceiling);
+    jail_ = server_->jail_for(h.name);
+    state_ = state::open;
+    if (auto r = node_.attach(shared_from_this(), h.name, h.node, h.incarnation); !r) {
+        state_ = state::handshake;
+        return refuse(static_cast<errc>(r.code().value()), r.error().message);
+    }
+    welcome w;
+    w.version = version;
+    w.max_frame = static_cast<std::uint32_t>(node_.options.max_frame_bytes);
+    w.incarnation = node_.incarnation;
+    w.node = node_.options.name;
+    w.name = server_->name();
+    send(encode_welcome(w));
+    established();
+}
+
+void connection::on_welcome(std::span<const std::uint8_t> payload) {
+    const welcome w = decode_welcome(payload);
+    if (w.version < min_protocol_version || w.version > max_protocol_version) {
+        close(errc::version_mismatch,
+              fmt::format("server chose protocol version {}, this node speaks {}..{}", w.version,
+                          min_protocol_version, max_protocol_version),
+              false);
+        return;
+    }
+    peer_name_ = w.name;
+    peer_node_ = w.node;
+    peer_max_frame_ = std::clamp<std::size_t>(w.max_frame, handshake_max_frame, max_frame_ceiling);
+    state_ = state::open;
+    if (auto r = node_.attach(shared_from_this(), w.name, w.node, w.incarnation); !r) {
+        {
+            std::lock_guard lock(pending_mutex_);
+            accepting_calls_ = true;  // lets close() say goodbye: the server thinks we are open
+        }
+        close(static_cast<errc>(r.code().value()), r.error().message, true);
+        return;
+    }
+    established();
+    finish_dial(w.name);
+}
+
+void connection::established() {
+    timer_.cancel();
+    std::lock_guard lock(pending_mutex_);
+    accepting_calls_ = !closing_;
+}
+
+void connection::finish_dial(result<std::string> r) {
+    if (auto done = std::exchange(dial_done_, nullptr)) done(std::move(r));
+}
+
+// --- Reading ---------------------------------------------------------------
+
+void connection::start_reading() {
+    rbuf_.resize(initial_read_buffer);
+    read_more();
+}
+
+void connection::read_more() {
+    if (reading_ || read_paused_ || state_ == state::closing || state_ == state::closed) return;
+    // Room for the rest of a partly received frame (its length is already
+    // checked against the limit), or at least min_read_space.
+    std::size_t want = rend_ - rbegin_ + min_read_space;
+    if (rend_ - rbegin_ >= frame_header_bytes) {
+        const auto* h = rbuf_.data() + rbegin_;
+        const std::size_t len = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) |
+                                (std::size_t{h[2]} << 8) | std::size_t{h[3]};
+        want = std::max(want, frame_header_bytes + len);
+    }
+    if (rbuf_.size() - rbegin_ < want || rbuf_.size() - rend_ < min_read_space) {
+        if (rbegin_ > 0) {
+            std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+            rend_ -= rbegin_;
+            rbegin_ = 0;
+        }
+        if (rbuf_.size() < want) rbuf_.resize(std::max(want, std::min(2 * rbuf_.size(), want + (1 << 20))));
+    }
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                            [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                                self->on_read(ec, n);
+                            });
+}
+
+void connection::on_read(std::error_code ec, std::size_t n) {
+    reading_ = false;
+    if (state_ == state::closing || state_ == state::closed) return;
+    if (ec) {
+        close(errc::connection_lost,
+              ec == asio::error::eof ? std::string("connection closed by the peer") : ec.message(), false);
+        return;
+    }
+    rend_ += n;
+    process_buffer();
+    read_more();
+}
+
+void connection::process_buffer() {
+    while ((state_ == state::handshake || state_ == state::open) && !read_paused_) {
+        std::span<const std::uint8_t> payload;
+        std::size_t size = 0;
+        const std::size_t limit = frame_limit();
+        const auto status = parse_frame({rbuf_.data() + rbegin_, rend_ - rbegin_}, limit, payload, size);
+        if (status == frame_status::need_more) break;
+        if (status == frame_status::too_large) {
+            const auto* h = rbuf_.data() + rbegin_;
+            const std::size_t len = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) |
+                                    (std::size_t{h[2]} << 8) | std::size_t{h[3]};
+            const auto message = fmt::format("frame of {} bytes exceeds the limit of {} bytes", len, limit);
+            log(log_level::warning, node_.options.name, "closing connection from {}: {}",
+                remote_address_, message);
+            close(errc::frame_too_large, message, true);
+            return;
+        }
+        rbegin_ += size;
+        try {
+            handle_frame(payload);
+        } catch (const rot::error& e) {
+            log(log_level::warning, node_.options.name, "closing connection with {}: {}",
+                remote_address_, e.message());
+            close(to_errc(e.code()), e.message(), true);
+            return;
+        } catch (const std::exception& e) {
+            close(errc::protocol_error, e.what(), true);
+            return;
+        }
+    }
+    if (rbegin_ == rend_) {
+        rbegin_ = rend_ = 0;
+        // A big frame grew the buffer; an idle connection gives the memory back.
+        if (rbuf_.size() > 4 * initial_read_buffer) binary(initial_read_buffer).swap(rbuf_);
+    }
+}
+
+void connection::handle_frame(std::span<const std::uint8_t> payload) {
+    const msg kind = payload_kind(payload);
+    if (state_ == state::handshake) {
+        if (server_) {
+            if (kind != msg::hello) throw error(errc::protocol_error, "expected a hello");
+            on_hello(payload);
+        } else if (kind == msg::welcome) {
+            on_welcome(payload);
+        } else if (kind == msg::refuse) {
+            auto f = decode_failure(payload);
+            close(to_errc(f.code), "refused: " + f.message, false);
+        } else {
+            throw error(errc::protocol_error, "expected a welcome");
+        }
+        return;
+    }
+    switch (kind) {
+        case msg::call:
+        case msg::cast: on_request(payload); break;
+        case msg::reply:
+        case msg::error: on_response(payload); break;
+        case msg::goodbye: {
+            const auto f = decode_failure(payload);
+            close(errc::disconnected, fmt::format("{} said goodbye: {}", peer_name_, f.message), false);
+            break;
+        }
+        default:
+            throw error(errc::protocol_error,
+                        fmt::format("unexpected message kind {}", static_cast<int>(kind)));
+    }
+}
+
+// --- Requests arriving -----------------------------------------------------
+
+void connection::on_request(std::span<const std::uint8_t> payload) {
+    const request_view r = decode_request(payload);
+    // The jail decides the module before anything else is looked at.
+    const std::string_view module = jail_.empty() ? r.module : std::string_view(jail_);
+    if (module.empty()) {
+        if (r.id)
+            send_error(r.id, errc::bad_request,
+                       fmt::format("{{{}, Args}} names no module and no jail applies here; "
+                                   "give {{Module, {}, Args}}",
+                                   r.function, r.function));
+        return;
+    }
+    auto fn = node_.functions.find(module, r.function, r.arity);
+    if (!fn) {
+        if (r.id) send_error(r.id, errc::undef, undef_message(module, r.function, r.arity));
+        else log(log_level::info, node_.options.name, "cast to {}", undef_message(module, r.function, r.arity));
+        return;
+    }
+    if (running_requests_.fetch_add(1, std::memory_order_relaxed) + 1 >=
+        node_.options.max_requests_per_connection)
+        read_paused_ = true;
+    asio::post(node_.handlers, [self = shared_from_this(), id = r.id, fn = std::move(fn),
+                                module = std::string(module), function = std::string(r.function),
+                                args = binary(r.args.begin(), r.args.end())]() mutable {
+        self->run_request(id, std::move(fn), std::move(module), std::move(function), std::move(args));
+    });
+}
+
+void connection::run_request(std::uint64_t id, function_ptr fn, std::string module,
+                             std::string function, binary args) {
+    result<term> out = [&]() -> result<term> {
+        term::list_type values;
+        try {
+            term list = from_binary(args);
+            values = std::move(list.as_list());
+        } catch (const rot::error& e) {
+            return failure{make_error_code(errc::protocol_error), "malformed arguments: " + e.message()};
+        }
+        return registry::invoke(*fn, values, module, function);
+    }();
+    if (id) {
+        if (!out) {
+            send_error(id, to_errc(out.code()), out.error().message);
+        } else {
+            try {
+                send(encode_reply(id, *out, peer_max_frame_));
+            } catch (const rot::error& e) {
+                send_error(id, to_errc(e.code()),
+                           fmt::format("the reply of {}:{} cannot be sent: {}", module, function, e.message()));
+            } catch (const std::exception& e) {
+                send_error(id, errc::exception, e.what());
+            }
+        }
+    } else if (!out) {
+        log(log_level::info, node_.options.name, "cast failed: {}", out.error().message);
+    }
+    request_finished();
+}
+
+void connection::request_finished() {
+    const std::size_t before = running_requests_.fetch_sub(1, std::memory_order_relaxed);
+    if (before >= node_.options.max_requests_per_connection) {
+        asio::post(strand_, [self = shared_from_this()] {
+            if (!self->read_paused_ ||
+                self->running_requests_.load() >= self->node_.options.max_requests_per_connection)
+                return;
+            self->read_paused_ = false;
+            self->process_buffer();
+            self->read_more();
+        });
+    }
+}
+
+void connection::send_error(std::uint64_t id, errc code, std::string message) {
+    send(encode_error(id, code, message));
+}
+
+// --- Calls going out -------------------------------------------------------
+
+result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr<completion> done) {
+    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    binary frame;
+    try {
+        frame = encode_request(id, request, peer_max_frame_);
+    } catch (const rot::error& e) {
+        return e.to_failure();
+    }
+    {
+        std::lock_guard lock(pending_mutex_);
+        if (!accepting_calls_)
+            return closing_ ? close_reason_
+                            : failure{make_error_code(errc::not_connected), "connection is not open"};
+        pending_.emplace(id, std::move(done));
+    }
+    send(std::move(frame));
+    return id;
+}
+
+result<void> connection::cast(const mfa& request) {
+    binary frame;
+    try {
+        frame = encode_request(0, request, peer_max_frame_);
+    } catch (const rot::error& e) {
+        return e.to_failure();
+    }
+    {
+        std::lock_guard lock(pending_mutex_);
+        if (!accepting_calls_)
+            return closing_ ? close_reason_
+                            : failure{make_error_code(errc::not_connected), "connection is not open"};
+    }
+    send(std::move(frame));
+    return {};
+}
+
+bool connection::cancel(std::uint64_t id) {
+    std::lock_guard lock(pending_mutex_);
+    return pending_.erase(id) > 0;
+}
+
+void connection::on_response(std::span<const std::uint8_t> payload) {
+    const response_view v = decode_response(payload);
+    std::shared_ptr<completion> done;
+    {
+        std::lock_guard lock(pending_mutex_);
+        const auto it = pending_.find(v.id);
+        // Unknown ids are replies that arrived after their call timed out.
+        if (it == pending_.end()) return;
+        done = std::move(it->second);
+        pending_.erase(it);
+    }
+    if (!v.ok) {
+        done->complete(v.code, term(std::string(v.message)));
+        return;
+    }
+    term value;
+    try {
+        value = from_binary(v.value);
+    } catch (const rot::error& e) {
+        done->complete(e.code(), term(e.message()));
+        throw;
+    }
+    done->complete({}, std::move(value));
+}
+
+// --- Writing ---------------------------------------------------------------
+
+void connection::send(binary frame) {
+    {
+        std::lock_guard lock(write_mutex_);
+        if (write_closed_) return;
+        write_queue_.push_back(std::move(frame));
+        if (writing_) return;
+        writing_ = true;
+    }
+    asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
+}
+
+void connection::write_queued() {
+    {
+        std::lock_guard lock(write_mutex_);
+        writing_frames_.swap(write_queue_);
+    }
+    if (state_ == state::closed || writing_frames_.empty()) {
+        writing_frames_.clear();
+        std::lock_guard lock(write_mutex_);
+        writing_ = false;
+        return;
+    }
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(writing_frames_.size());
+    for (const auto& f : writing_frames_) buffers.emplace_back(asio::buffer(f));
+    asio::async_write(socket_, buffers, [self = shared_from_this()](std::error_code ec, std::size_t) {
+        self->on_write(ec);
+    });
+}
+
+void connection::on_write(std::error_code ec) {
+    writing_frames_.clear();
+    bool more = false;
+    {
+        std::lock_guard lock(write_mutex_);
+        if (ec) {
+            write_queue_.clear();
+            write_closed_ = true;
+        }
+        more = !write_queue_.empty();
+        writing_ = more;
+    }
+    if (ec) {
+        if (state_ == state::closing) finish_close();
+        else if (state_ != state::closed) close(errc::connection_lost, ec.message(), false);
+        return;
+    }
+    if (more) write_queued();
+    else if (state_ == state::closing) finish_close();
+}
+
+// --- Closing ---------------------------------------------------------------
+
+void connection::close(errc code, std::string message, bool goodbye) {
+    std::unordered_map<std::uint64_t, std::shared_ptr<completion>> failed;
+    bool was_open = false;
+    {
+        std::lock_guard lock(pending_mutex_);
+        if (closing_) return;
+        closing_ = true;
+        was_open = accepting_calls_;
+        accepting_calls_ = false;
+        close_reason_ = failure{make_error_code(code), message};
+        failed.swap(pending_);
+    }
+    for (auto& [id, done] : failed) done->complete(make_error_code(code), term(message));
+    node_.detach(*this);
+    if (server_) server_->forget(this);
+    {
+        std::lock_guard lock(write_mutex_);
+        if (goodbye && was_open && !write_closed_) {
+            write_queue_.push_back(encode_goodbye(code, message));
+            if (!writing_) {
+                writing_ = true;
+                asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
+            }
+        }
+        write_closed_ = true;
+    }
+    asio::dispatch(strand_, [self = shared_from_this()] {
+        if (self->state_ == state::closed) return;
+        self->state_ = state::closing;
+        bool flushing;
+        {
+            std::lock_guard lock(self->write_mutex_);
+            flushing = self->writing_;
+        }
+        if (!flushing) return self->finish_close();
+        self->timer_.expires_after(flush_limit);
+        self->timer_.async_wait([self](std::error_code ec) {
+            if (!ec) self->finish_close();
+        });
+    });
+}
+
+void connection::finish_close() {
+    if (state_ == state::closed) return;
+    state_ = state::closed;
+    timer_.cancel();
+    std::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    failure reason;
+    {
+        std::lock_guard lock(pending_mutex_);
+        reason = close_reason_;
+    }
+    finish_dial(std::move(reason));
+}
+
+connection_info connection::info() const {
+    connection_info i;
+    i.peer = peer_name_;
+    i.peer_node = peer_node_;
+    i.remote_address = remote_address_;
+    i.accepted = server_ != nullptr;
+    if (server_) i.server = server_->name();
+    i.jail = jail_;
+    std::lock_guard lock(pending_mutex_);
+    i.calls_pending = pending_.size();
+    return i;
+}
+
+}  // namespace rot::detail

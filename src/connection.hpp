@@ -1,0 +1,127 @@
+#pragma once
+// One TCP connection between two nodes: a small state machine
+//   dialing -> handshake -> open -> closing -> closed
+// whose socket, read buffer and timers belong to one strand. Calls may be
+// started from any thread; replies are matched to them by id.
+
+#include <rot/node.hpp>
+
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "frame.hpp"
+#include "node_impl.hpp"
+
+namespace rot::detail {
+
+class server;
+
+using strand_t = asio::strand<asio::io_context::executor_type>;
+
+class connection : public std::enable_shared_from_this<connection> {
+public:
+    using dial_done = std::function<void(result<std::string>)>;
+
+    connection(node_impl& node, strand_t strand);
+    connection(node_impl& node, asio::ip::tcp::socket socket, std::shared_ptr<server> srv);
+    ~connection();
+
+    /// Dialer: connect to one of `endpoints`, say hello as `name`, expect a
+    /// welcome before `deadline`. `done` gets the remote server's name.
+    void dial(asio::ip::tcp::resolver::results_type endpoints, std::string name, std::string jail,
+              std::chrono::steady_clock::time_point deadline, dial_done done);
+    /// Acceptor: wait for the hello.
+    void accept();
+
+    /// Registers `done` under a new id and sends the request. A failure is
+    /// returned (and `done` not kept) if the connection is not open or the
+    /// request is too large.
+    [[nodiscard]] result<std::uint64_t> start_call(const mfa& request, std::shared_ptr<completion> done);
+    [[nodiscard]] result<void> cast(const mfa& request);
+    /// Forgets call `id`; true if it was still pending (the caller then owns its completion).
+    bool cancel(std::uint64_t id);
+
+    /// Closes: fails pending calls with (code, message) at once, says goodbye
+    /// if asked and the connection was open, then closes the socket. Any thread.
+    void close(errc code, std::string message, bool goodbye);
+
+    [[nodiscard]] const strand_t& strand() const noexcept { return strand_; }
+    [[nodiscard]] connection_info info() const;
+    /// The peer's name; set once the handshake is done.
+    [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
+
+private:
+    enum class state { dialing, handshake, open, closing, closed };
+
+    void start_reading();
+    void read_more();
+    void on_read(std::error_code ec, std::size_t n);
+    void process_buffer();
+    void handle_frame(std::span<const std::uint8_t> payload);
+    void on_hello(std::span<const std::uint8_t> payload);
+    void on_welcome(std::span<const std::uint8_t> payload);
+    void on_request(std::span<const std::uint8_t> payload);
+    void on_response(std::span<const std::uint8_t> payload);
+    void run_request(std::uint64_t id, function_ptr fn, std::string module, std::string function,
+                     binary args);
+    void request_finished();
+    void send_error(std::uint64_t id, errc code, std::string message);
+    void established();
+    void finish_dial(result<std::string> r);
+
+    void send(binary frame);
+    void write_queued();
+    void on_write(std::error_code ec);
+    void finish_close();
+    [[nodiscard]] std::size_t frame_limit() const noexcept;
+
+    node_impl& node_;
+    strand_t strand_;
+    asio::ip::tcp::socket socket_;
+    asio::steady_timer timer_;  ///< handshake deadline, then the goodbye flush deadline
+    std::shared_ptr<server> server_;  ///< set when accepted
+    dial_done dial_done_;
+
+    // Strand only.
+    state state_;
+    binary rbuf_;
+    std::size_t rbegin_ = 0;
+    std::size_t rend_ = 0;
+    bool read_paused_ = false;
+    bool reading_ = false;
+
+    // Fixed once the handshake is done (before calls can start).
+    std::string peer_name_;
+    std::string peer_node_;
+    std::string jail_;  ///< module requests arriving here are sent to
+    std::string remote_address_;
+    std::size_t peer_max_frame_ = handshake_max_frame;
+
+    // Pending calls, by id.
+    mutable std::mutex pending_mutex_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<completion>> pending_;
+    bool accepting_calls_ = false;
+    bool closing_ = false;
+    failure close_reason_;
+    std::atomic<std::uint64_t> next_id_{1};
+
+    // Outgoing frames, coalesced into one gathered write per wake-up.
+    std::mutex write_mutex_;
+    std::vector<binary> write_queue_;
+    std::vector<binary> writing_frames_;
+    bool writing_ = false;
+    bool write_closed_ = false;  ///< no frame is queued after the goodbye
+
+    std::atomic<std::size_t> running_requests_{0};
+};
+
+}  // namespace rot::detail

@@ -1,0 +1,195 @@
+#include "frame.hpp"
+
+#include "utf8.hpp"
+
+namespace rot::detail {
+
+namespace {
+constexpr std::string_view magic = "ROT";
+
+void write_failure(writer& w, errc code, std::string_view message) {
+    w.u16(static_cast<std::uint16_t>(code));
+    w.str(message);
+}
+
+// Names on the wire are atoms: at most 255 bytes, valid UTF-8.
+std::string read_name(reader& r, std::string_view what) {
+    const auto s = r.short_str();
+    if (!valid_utf8(s)) r.fail(fmt::format("{} is not valid UTF-8", what));
+    return std::string(s);
+}
+}  // namespace
+
+frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
+                         std::span<const std::uint8_t>& payload, std::size_t& size) noexcept {
+    if (buf.size() < frame_header_bytes) return frame_status::need_more;
+    const std::size_t len = (std::size_t{buf[0]} << 24) | (std::size_t{buf[1]} << 16) |
+                            (std::size_t{buf[2]} << 8) | std::size_t{buf[3]};
+    if (len > max) return frame_status::too_large;
+    if (buf.size() - frame_header_bytes < len) return frame_status::need_more;
+    payload = buf.subspan(frame_header_bytes, len);
+    size = frame_header_bytes + len;
+    return frame_status::complete;
+}
+
+frame_builder::frame_builder(msg kind) {
+    buf_.reserve(64);
+    buf_.resize(frame_header_bytes);
+    w_.u8(static_cast<std::uint8_t>(kind));
+}
+
+binary frame_builder::finish(std::size_t max) && {
+    const std::size_t len = buf_.size() - frame_header_bytes;
+    if (len > max)
+        throw error(errc::frame_too_large,
+                    fmt::format("message of {} bytes exceeds the frame limit of {} bytes", len, max));
+    buf_[0] = static_cast<std::uint8_t>(len >> 24);
+    buf_[1] = static_cast<std::uint8_t>(len >> 16);
+    buf_[2] = static_cast<std::uint8_t>(len >> 8);
+    buf_[3] = static_cast<std::uint8_t>(len);
+    return std::move(buf_);
+}
+
+binary encode_hello(const hello& h) {
+    frame_builder f(msg::hello);
+    auto& w = f.out();
+    w.bytes(magic.data(), magic.size());
+    w.u16(h.min_version);
+    w.u16(h.max_version);
+    w.u32(h.flags);
+    w.u32(h.max_frame);
+    w.u64(h.incarnation);
+    w.short_str(h.node);
+    w.short_str(h.name);
+    return std::move(f).finish(handshake_max_frame);
+}
+
+binary encode_welcome(const welcome& m) {
+    frame_builder f(msg::welcome);
+    auto& w = f.out();
+    w.u16(m.version);
+    w.u32(m.flags);
+    w.u32(m.max_frame);
+    w.u64(m.incarnation);
+    w.short_str(m.node);
+    w.short_str(m.name);
+    return std::move(f).finish(handshake_max_frame);
+}
+
+binary encode_refuse(errc code, std::string_view message) {
+    frame_builder f(msg::refuse);
+    write_failure(f.out(), code, message.substr(0, 1024));
+    return std::move(f).finish(handshake_max_frame);
+}
+
+binary encode_goodbye(errc code, std::string_view message) {
+    frame_builder f(msg::goodbye);
+    write_failure(f.out(), code, message.substr(0, 1024));
+    return std::move(f).finish(handshake_max_frame);
+}
+
+binary encode_request(std::uint64_t id, const mfa& request, std::size_t max) {
+    frame_builder f(id ? msg::call : msg::cast);
+    auto& w = f.out();
+    if (id) w.varint(id);
+    w.short_str(request.module);
+    w.short_str(request.function);
+    w.write_list(request.args);
+    return std::move(f).finish(max);
+}
+
+binary encode_reply(std::uint64_t id, const term& value, std::size_t max) {
+    frame_builder f(msg::reply);
+    f.out().varint(id);
+    f.out().write_term(value);
+    return std::move(f).finish(max);
+}
+
+binary encode_error(std::uint64_t id, errc code, std::string_view message) {
+    frame_builder f(msg::error);
+    f.out().varint(id);
+    // Messages are for people; 64 KiB is plenty and keeps errors under any frame limit.
+    write_failure(f.out(), code, message.substr(0, 65536));
+    return std::move(f).finish(max_frame_ceiling);
+}
+
+msg payload_kind(std::span<const std::uint8_t> payload) {
+    if (payload.empty()) throw error(errc::protocol_error, "empty frame");
+    return static_cast<msg>(payload[0]);
+}
+
+hello decode_hello(std::span<const std::uint8_t> payload) {
+    reader r(payload.subspan(1));
+    if (r.bytes(magic.size()) != magic) r.fail("not a rot hello (bad magic)");
+    hello h;
+    h.min_version = r.u16();
+    h.max_version = r.u16();
+    h.flags = r.u32();
+    h.max_frame = r.u32();
+    h.incarnation = r.u64();
+    h.node = read_name(r, "node name");
+    h.name = read_name(r, "connection name");
+    // Later versions may append fields; version 1 ignores what follows.
+    return h;
+}
+
+welcome decode_welcome(std::span<const std::uint8_t> payload) {
+    reader r(payload.subspan(1));
+    welcome m;
+    m.version = r.u16();
+    m.flags = r.u32();
+    m.max_frame = r.u32();
+    m.incarnation = r.u64();
+    m.node = read_name(r, "node name");
+    m.name = read_name(r, "server name");
+    return m;
+}
+
+errc wire_errc(std::uint16_t code) noexcept {
+    return code >= 1 && code <= static_cast<std::uint16_t>(errc::disconnected) ? static_cast<errc>(code)
+                                                                              : errc::protocol_error;
+}
+
+failure decode_failure(std::span<const std::uint8_t> payload) {
+    reader r(payload.subspan(1));
+    const errc code = wire_errc(r.u16());
+    failure f{make_error_code(code), std::string(r.str())};
+    if (!valid_utf8(f.message)) r.fail("message is not valid UTF-8");
+    r.expect_end("the message");
+    return f;
+}
+
+request_view decode_request(std::span<const std::uint8_t> payload) {
+    const msg kind = payload_kind(payload);
+    reader r(payload.subspan(1));
+    request_view v;
+    if (kind == msg::call) {
+        v.id = r.varint();
+        if (v.id == 0) r.fail("call id 0");
+    }
+    v.module = r.short_str();
+    v.function = r.short_str();
+    if (!valid_utf8(v.module) || !valid_utf8(v.function)) r.fail("module or function name is not valid UTF-8");
+    v.args = r.rest();
+    v.arity = r.list_header();
+    return v;
+}
+
+response_view decode_response(std::span<const std::uint8_t> payload) {
+    const msg kind = payload_kind(payload);
+    reader r(payload.subspan(1));
+    response_view v;
+    v.id = r.varint();
+    if (kind == msg::reply) {
+        v.value = r.rest();
+    } else {
+        v.ok = false;
+        v.code = make_error_code(wire_errc(r.u16()));
+        v.message = r.str();
+        if (!valid_utf8(v.message)) r.fail("error message is not valid UTF-8");
+        r.expect_end("the error");
+    }
+    return v;
+}
+
+}  // namespace rot::detail

@@ -1,0 +1,120 @@
+#pragma once
+// Frames and the messages they carry (docs/PROTOCOL.md). A frame is a 4-byte
+// big-endian payload length followed by the payload; the payload's first byte
+// is the message kind. Pure functions over bytes: no sockets here.
+
+#include <rot/error.hpp>
+#include <rot/node.hpp>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "codec.hpp"
+
+namespace rot::detail {
+
+/// Protocol versions this build speaks. Later versions add TLS/auth flags,
+/// heartbeats and routing; the handshake picks the highest in common.
+inline constexpr std::uint16_t min_protocol_version = 1;
+inline constexpr std::uint16_t max_protocol_version = 1;
+
+/// Frames before the handshake completes are small; hostile peers get no more.
+inline constexpr std::size_t handshake_max_frame = 4096;
+
+inline constexpr std::size_t frame_header_bytes = 4;
+
+enum class msg : std::uint8_t {
+    hello = 1,    ///< dialer -> acceptor: versions, node, name
+    welcome = 2,  ///< acceptor -> dialer: chosen version, node, server name
+    refuse = 3,   ///< acceptor -> dialer: handshake refused (code, message); then close
+    call = 4,     ///< request expecting a reply
+    cast = 5,     ///< request without reply
+    reply = 6,    ///< the value a call returned
+    error = 7,    ///< the failure of a call
+    goodbye = 8,  ///< orderly close (code, message)
+};
+
+enum class frame_status { complete, need_more, too_large };
+
+/// Looks for one frame at the start of `buf`. On complete, `payload` is its
+/// payload and `size` the bytes it occupies. A declared length over `max` is
+/// too_large, decided from the header alone (nothing is allocated).
+frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
+                         std::span<const std::uint8_t>& payload, std::size_t& size) noexcept;
+
+/// Builds one frame in a buffer: reserve the header, write, then finish().
+class frame_builder {
+public:
+    explicit frame_builder(msg kind);
+    writer& out() noexcept { return w_; }
+    /// Patches the length and hands out the frame. Throws frame_too_large if
+    /// the payload exceeds `max`.
+    binary finish(std::size_t max) &&;
+
+private:
+    binary buf_;
+    writer w_{buf_};
+};
+
+struct hello {
+    std::uint16_t min_version = min_protocol_version;
+    std::uint16_t max_version = max_protocol_version;
+    std::uint32_t flags = 0;  ///< reserved: TLS, auth
+    std::uint32_t max_frame = 0;
+    std::uint64_t incarnation = 0;
+    std::string node;  ///< the dialing node's name
+    std::string name;  ///< the name the dialer goes by on this connection
+};
+
+struct welcome {
+    std::uint16_t version = 0;
+    std::uint32_t flags = 0;
+    std::uint32_t max_frame = 0;
+    std::uint64_t incarnation = 0;
+    std::string node;  ///< the accepting node's name
+    std::string name;  ///< the accepting server's name
+};
+
+/// A call or cast as it arrives: module and function are read; the arguments
+/// stay encoded until the handler decodes them (after the jail is applied).
+struct request_view {
+    std::uint64_t id = 0;  ///< 0 for a cast
+    std::string_view module;  ///< empty for {Function, Args}
+    std::string_view function;
+    std::uint64_t arity = 0;
+    std::span<const std::uint8_t> args;  ///< the encoded argument list
+};
+
+/// A reply or an error as it arrives.
+struct response_view {
+    std::uint64_t id = 0;
+    bool ok = true;
+    std::error_code code;           ///< for errors
+    std::string_view message;       ///< for errors
+    std::span<const std::uint8_t> value;  ///< for replies: the encoded term
+};
+
+binary encode_hello(const hello& h);
+binary encode_welcome(const welcome& w);
+binary encode_refuse(errc code, std::string_view message);
+binary encode_goodbye(errc code, std::string_view message);
+/// id 0 encodes a cast.
+binary encode_request(std::uint64_t id, const mfa& request, std::size_t max);
+binary encode_reply(std::uint64_t id, const term& value, std::size_t max);
+binary encode_error(std::uint64_t id, errc code, std::string_view message);
+
+/// The kind of a payload; throws protocol_error on an empty payload.
+msg payload_kind(std::span<const std::uint8_t> payload);
+hello decode_hello(std::span<const std::uint8_t> payload);
+welcome decode_welcome(std::span<const std::uint8_t> payload);
+/// refuse and goodbye carry the same (code, message).
+failure decode_failure(std::span<const std::uint8_t> payload);
+request_view decode_request(std::span<const std::uint8_t> payload);
+response_view decode_response(std::span<const std::uint8_t> payload);
+
+/// Maps a code read from the wire to errc, unknown codes to protocol_error.
+errc wire_errc(std::uint16_t code) noexcept;
+
+}  // namespace rot::detail
