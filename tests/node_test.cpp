@@ -1,0 +1,438 @@
+// Two nodes in one process over 127.0.0.1: the seed README's scenario and the
+// behaviour around it (jails, concurrency, timeouts, disconnects, conflicts).
+
+#include <rot/async.hpp>
+#include <rot/rot.hpp>
+
+#include <asio/use_future.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "support.hpp"
+
+using namespace rot;
+using namespace rot::test;
+
+namespace {
+
+struct two_nodes {
+    node n1{test_node("node1")};
+    node n2{test_node("node2")};
+    std::uint16_t port = 0;
+
+    explicit two_nodes(server_options srv = test_server("srv")) {
+        n1.module("math")
+            .def("add", [](std::int64_t a, std::int64_t b) { return a + b; })
+            .def("echo", [](const term& t) { return t; });
+        port = n1.start_server(std::move(srv)).port;
+    }
+    std::string connect(std::string name = "cl", std::size_t n = 4, std::string jail = {}) {
+        return n2.connect("127.0.0.1", {.name = std::move(name), .port = port, .jail = std::move(jail)}, n);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the seed scenario: connect, connected() on both sides, calls both ways") {
+    two_nodes t;
+    CHECK(t.port != 0);
+    CHECK(t.n2.connect("localhost", {.name = "cl", .port = t.port}) == "srv");
+    CHECK(t.n2.connected() == std::vector<std::string>{"srv"});
+    CHECK(t.n2.connected("srv") == 4);
+    CHECK(t.n2.call("srv", {"rot", "node", {}}) == term(atom("node1")));
+
+    // The accepting side knows the client by name as soon as connect returns.
+    CHECK(t.n1.connected() == std::vector<std::string>{"cl"});
+    CHECK(t.n1.connected("cl") == 4);
+    CHECK(t.n1.call("cl", {"rot", "node", {}}) == term(atom("node2")));
+
+    CHECK(t.n2.call<std::int64_t>("srv", {"math", "add", {1, 2}}, 2000ms) == 3);
+    CHECK(t.n2.call("srv", {"rot", "ping", {}}) == term(atom("pong")));
+}
+
+TEST_CASE("introspection: servers(), connections(), rot:exports, rot:memory") {
+    two_nodes t;
+    t.connect("cl", 2);
+    const auto servers = t.n1.servers();
+    REQUIRE(servers.size() == 1);
+    CHECK(servers[0].name == "srv");
+    CHECK(servers[0].port == t.port);
+    CHECK(servers[0].ip == "127.0.0.1");
+    CHECK(eventually([&] { return t.n1.servers()[0].connections == 2; }));
+
+    const auto conns = t.n2.connections();
+    REQUIRE(conns.size() == 2);
+    CHECK(conns[0].peer == "srv");
+    CHECK(conns[0].peer_node == "node1");
+    CHECK_FALSE(conns[0].accepted);
+    const auto back = t.n1.connections();
+    REQUIRE(back.size() == 2);
+    CHECK(back[0].accepted);
+    CHECK(back[0].server == "srv");
+
+    const term exports = t.n2.call("srv", {"rot", "exports", {atom("math")}});
+    CHECK(exports == list(tuple(atom("add"), 2), tuple(atom("echo"), 1)));
+    const term memory = t.n2.call("srv", {"rot", "memory", {}});
+    REQUIRE(memory.find(atom("resident_bytes")) != nullptr);
+    CHECK(memory.find(atom("resident_bytes"))->as_int() > 0);
+    CHECK(memory.find(atom("connections"))->as_int() == 2);
+    CHECK(t.n2.call("srv", {"rot", "connected", {}}) == list(atom("cl")));
+    CHECK(t.n2.call("srv", {"rot", "uptime", {}}).as_int() >= 0);
+    const term modules = t.n2.call("srv", {"rot", "modules", {}});
+    CHECK(modules == list(atom("math"), atom("rot")));
+}
+
+TEST_CASE("remote failures are typed and carry the remote message") {
+    two_nodes t;
+    t.n1.module("math").def("fail", []() -> int { throw std::runtime_error("boom"); });
+    t.connect();
+
+    auto r = t.n2.try_call("srv", {"math", "add", {1}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::undef);
+    CHECK(r.error().message == "undefined function math:add/1");
+
+    r = t.n2.try_call("srv", {"math", "add", {1, "two"}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::badarg);
+    CHECK(r.error().message.find("math:add/2") != std::string::npos);
+    CHECK(r.error().message.find("argument 2: expected integer") != std::string::npos);
+
+    r = t.n2.try_call("srv", {"math", "fail", {}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::exception);
+    CHECK(r.error().message == "exception in math:fail/0: boom");
+
+    // The throwing form throws rot::error with the same code and message.
+    try {
+        (void)t.n2.call("srv", {"math", "fail", {}}, 2s);
+        FAIL("no exception");
+    } catch (const rot::error& e) {
+        CHECK(e.code() == errc::exception);
+        CHECK(e.message() == "exception in math:fail/0: boom");
+    }
+    // And the server is still there.
+    CHECK(t.n2.call<int>("srv", {"math", "add", {2, 3}}) == 5);
+
+    r = t.n2.try_call("nobody", {"math", "add", {1, 2}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::not_connected);
+    CHECK(r.error().message == "not connected to nobody");
+
+    // {Function, Args} needs a jail; this server has none.
+    r = t.n2.try_call("srv", {"add", {1, 2}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::bad_request);
+    CHECK(r.error().message.find("no jail") != std::string::npos);
+}
+
+TEST_CASE("the seed's jail: every request goes to the jail module") {
+    auto srv = test_server("srv");
+    srv.jail = "math";
+    two_nodes t(srv);
+    t.connect();
+    auto r = t.n2.try_call("srv", {"rot", "memory", {}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::undef);
+    CHECK(r.error().message == "undefined function math:memory/0");
+    // The module named in the request is ignored; {F, A} is fine under a jail.
+    CHECK(t.n2.call<int>("srv", {"rot", "add", {1, 2}}) == 3);
+    CHECK(t.n2.call<int>("srv", {"add", {4, 5}}) == 9);
+}
+
+TEST_CASE("per-client jails, with the server's jail as the default") {
+    auto srv = test_server("srv");
+    srv.jail = "math";
+    srv.jails = {{"guest", "rot"}};
+    two_nodes t(srv);
+    node n3(test_node("node3"));
+    t.connect("cl");
+    n3.connect("127.0.0.1", {.name = "guest", .port = t.port}, 1);
+    CHECK(t.n2.call<int>("srv", {"add", {1, 1}}) == 2);
+    CHECK(n3.call("srv", {"math", "node", {}}) == term(atom("node1")));  // jailed to rot
+    auto r = n3.try_call("srv", {"add", {1, 1}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message == "undefined function rot:add/2");
+}
+
+TEST_CASE("a client jail restricts what the server may call back") {
+    two_nodes t;
+    t.n2.module("cb").def("hi", [] { return atom("hi"); });
+    t.connect("cl", 2, "cb");
+    CHECK(t.n1.call("cl", {"hi", {}}) == term(atom("hi")));
+    auto r = t.n1.try_call("cl", {"rot", "node", {}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message == "undefined function cb:node/0");
+    // The client's own calls are not jailed.
+    CHECK(t.n2.call("srv", {"rot", "node", {}}) == term(atom("node1")));
+}
+
+TEST_CASE("casts run and are jailed like calls") {
+    auto srv = test_server("srv");
+    srv.jail = "sink";
+    two_nodes t(srv);
+    std::promise<std::int64_t> got;
+    t.n1.module("sink").def("put", [&](std::int64_t v) { got.set_value(v); });
+    t.connect();
+    t.n2.cast("srv", {"elsewhere", "put", {42}});
+    auto f = got.get_future();
+    REQUIRE(f.wait_for(5s) == std::future_status::ready);
+    CHECK(f.get() == 42);
+    CHECK(code_of(t.n2.try_cast("nobody", {"sink", "put", {1}}).error()) == errc::not_connected);
+}
+
+TEST_CASE("1,000 concurrent calls over a 4-connection pool are all answered correctly") {
+    two_nodes t;
+    t.connect("cl", 4);
+    constexpr int calls = 1000;
+    std::vector<std::future<term>> replies;
+    replies.reserve(calls);
+    for (int i = 0; i < calls; ++i)
+        replies.push_back(async_call(t.n2, "srv", {"math", "add", {i, 1000000}}, 10s, asio::use_future));
+    int correct = 0;
+    for (int i = 0; i < calls; ++i) {
+        REQUIRE(replies[i].wait_for(20s) == std::future_status::ready);
+        correct += replies[i].get() == term(i + 1000000);
+    }
+    CHECK(correct == calls);
+    // Every connection of the pool carried some of them.
+    for (const auto& c : t.n1.connections()) CHECK(c.peer == "cl");
+    CHECK(t.n1.connections().size() == 4);
+}
+
+TEST_CASE("synchronous calls from many threads at once") {
+    two_nodes t;
+    t.connect("cl", 2);
+    std::atomic<int> correct{0};
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 8; ++th)
+        threads.emplace_back([&, th] {
+            for (int i = 0; i < 100; ++i)
+                correct += t.n2.call<int>("srv", {"math", "add", {th, i}}, 10s) == th + i;
+        });
+    for (auto& th : threads) th.join();
+    CHECK(correct == 800);
+}
+
+TEST_CASE("a slow call does not delay a fast one on the same connection") {
+    two_nodes t;
+    gate release;
+    t.n1.module("slow").def("wait", [&] { return release.wait(); });
+    t.connect("cl", 1);
+    auto slow = async_call(t.n2, "srv", {"slow", "wait", {}}, 20s, asio::use_future);
+    // The fast call is answered while the slow one still waits at the gate.
+    CHECK(t.n2.call<int>("srv", {"math", "add", {1, 1}}, 5s) == 2);
+    CHECK(slow.wait_for(0s) == std::future_status::timeout);
+    release.open();
+    REQUIRE(slow.wait_for(10s) == std::future_status::ready);
+    CHECK(slow.get() == term(true));
+}
+
+TEST_CASE("a timed-out call fails with timeout and its late reply is dropped") {
+    two_nodes t;
+    gate release;
+    std::promise<void> finished;
+    t.n1.module("slow").def("wait", [&] {
+        release.wait();
+        finished.set_value();
+        return atom("late");
+    });
+    t.connect("cl", 1);
+    auto r = t.n2.try_call("srv", {"slow", "wait", {}}, 100ms);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::timeout);
+    CHECK(r.error().message == "no reply from srv within 100 ms");
+    CHECK(t.n2.connections()[0].calls_pending == 0);  // the slot is freed at once
+
+    release.open();
+    REQUIRE(finished.get_future().wait_for(5s) == std::future_status::ready);
+    // One connection keeps order: the late reply arrives before this call's
+    // reply, and must not be taken for it.
+    CHECK(t.n2.call("srv", {"math", "echo", {"mine"}}, 5s) == term("mine"));
+    CHECK(t.n2.connections()[0].calls_pending == 0);
+}
+
+TEST_CASE("an asynchronous call times out too, and completes exactly once") {
+    two_nodes t;
+    gate release;
+    t.n1.module("slow").def("wait", [&] { return release.wait(); });
+    t.connect("cl", 1);
+    std::promise<std::pair<std::error_code, term>> done;
+    std::atomic<int> completions{0};
+    async_call(t.n2, "srv", {"slow", "wait", {}}, 100ms, [&](std::error_code ec, term v) {
+        if (completions++ == 0) done.set_value({ec, std::move(v)});
+    });
+    auto f = done.get_future();
+    REQUIRE(f.wait_for(5s) == std::future_status::ready);
+    const auto [ec, v] = f.get();
+    CHECK(ec == errc::timeout);
+    CHECK(v.as_string() == "no reply from srv within 100 ms");
+    release.open();
+    CHECK(t.n2.call("srv", {"math", "echo", {1}}, 5s) == term(1));
+    CHECK(completions == 1);
+}
+
+TEST_CASE("disconnect fails calls in flight at once") {
+    two_nodes t;
+    gate release;
+    t.n1.module("slow").def("wait", [&] { return release.wait(); });
+    t.connect("cl", 2);
+    auto pending = async_call(t.n2, "srv", {"slow", "wait", {}}, 60s, asio::use_future);
+    CHECK(eventually([&] {
+        auto c = t.n2.connections();
+        return !c.empty() && (c[0].calls_pending + (c.size() > 1 ? c[1].calls_pending : 0)) == 1;
+    }));
+    CHECK(t.n2.disconnect("srv"));
+    REQUIRE(pending.wait_for(2s) == std::future_status::ready);
+    try {
+        pending.get();
+        FAIL("no error");
+    } catch (const std::system_error& e) {
+        CHECK(e.code() == errc::disconnected);
+    }
+    CHECK(t.n2.connected().empty());
+    CHECK_FALSE(t.n2.disconnect("srv"));
+    // The server hears the goodbye and forgets the client.
+    CHECK(eventually([&] { return t.n1.connected().empty(); }));
+    release.open();
+}
+
+TEST_CASE("stop_server closes its connections and frees the name") {
+    two_nodes t;
+    t.connect("cl", 2);
+    CHECK(t.n1.stop_server("srv"));
+    CHECK_FALSE(t.n1.stop_server("srv"));
+    CHECK(eventually([&] { return t.n2.connected().empty(); }));
+    CHECK(t.n1.connected().empty());
+    CHECK(t.n1.servers().empty());
+    auto r = t.n2.try_call("srv", {"math", "add", {1, 2}}, 1s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::not_connected);
+    auto again = t.n2.try_connect("127.0.0.1", {.name = "cl", .port = t.port}, 1);
+    REQUIRE_FALSE(again);
+    CHECK(code_of(again.error()) == errc::connect_failed);
+    // The name can be used again.
+    auto srv2 = t.n1.start_server(test_server("srv"));
+    CHECK(t.n2.connect("127.0.0.1", {.name = "cl", .port = srv2.port}, 1) == "srv");
+}
+
+TEST_CASE("servers: names are unique; several per node") {
+    two_nodes t;
+    CHECK_THROWS_AS(t.n1.start_server(test_server("srv")), rot::error);
+    const auto other = t.n1.start_server(test_server("other"));
+    CHECK(other.port != t.port);
+    CHECK(t.n1.servers().size() == 2);
+    CHECK(t.n2.connect("127.0.0.1", {.name = "cl", .port = other.port}, 1) == "other");
+    CHECK(t.n2.call("other", {"rot", "node", {}}) == term(atom("node1")));
+    // A port in use is a clear error.
+    auto clash = test_server("clash");
+    clash.port = t.port;
+    try {
+        t.n1.start_server(clash);
+        FAIL("bound twice");
+    } catch (const rot::error& e) {
+        CHECK(e.code() == errc::connect_failed);
+    }
+}
+
+TEST_CASE("a second node claiming a connected name is refused; the first goes on") {
+    two_nodes t;
+    t.connect("cl", 2);
+    node n3(test_node("node3"));
+    auto r = n3.try_connect("127.0.0.1", {.name = "cl", .port = t.port}, 2);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::name_conflict);
+    CHECK(r.error().message.find("name cl is already taken") != std::string::npos);
+    CHECK(n3.connected().empty());
+    CHECK(t.n1.connected("cl") == 2);
+    CHECK(t.n2.call<int>("srv", {"math", "add", {1, 2}}) == 3);
+    // The same node connecting again under its name joins the pool.
+    t.connect("cl", 2);
+    CHECK(t.n2.connected("srv") == 4);
+    CHECK(eventually([&] { return t.n1.connected("cl") == 4; }));
+}
+
+TEST_CASE("a server name already used by another peer is refused on the dialing side") {
+    two_nodes t;
+    node n3(test_node("node3"));
+    const auto p3 = n3.start_server(test_server("srv"));
+    t.connect("cl", 1);
+    auto r = t.n2.try_connect("127.0.0.1", {.name = "cl", .port = p3.port}, 1);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::name_conflict);
+    CHECK(t.n2.connected("srv") == 1);
+    CHECK(eventually([&] { return n3.connected().empty(); }));
+}
+
+TEST_CASE("connect failures are clear") {
+    node n(test_node("lonely"));
+    auto r = n.try_connect("127.0.0.1", {.port = 1}, 1);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::connect_failed);
+    r = n.try_connect("no.such.host.invalid", {.port = 2222}, 1);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::connect_failed);
+    r = n.try_connect("127.0.0.1", {.port = 1}, 0);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::invalid_argument);
+}
+
+TEST_CASE("a node that stops fails its peers' calls in flight") {
+    auto n1 = std::make_unique<node>(test_node("node1"));
+    gate release;
+    n1->module("slow").def("wait", [&] { return release.wait(2s); });
+    const auto port = n1->start_server(test_server("srv")).port;
+    node n2(test_node("node2"));
+    n2.connect("127.0.0.1", {.name = "cl", .port = port}, 1);
+    auto pending = async_call(n2, "srv", {"slow", "wait", {}}, 60s, asio::use_future);
+    CHECK(eventually([&] { return n2.connections()[0].calls_pending == 1; }));
+    std::thread stopper([&] { n1.reset(); });
+    REQUIRE(pending.wait_for(5s) == std::future_status::ready);
+    CHECK_THROWS_AS(pending.get(), std::system_error);
+    release.open();
+    stopper.join();
+    CHECK(eventually([&] { return n2.connected().empty(); }));
+}
+
+TEST_CASE("frames over the limit fail locally; the connection goes on") {
+    auto o = test_node("node1");
+    o.max_frame_bytes = 64 * 1024;
+    node n1(o);
+    n1.module("m")
+        .def("size", [](const binary& b) { return b.size(); })
+        .def("make", [](std::int64_t n) { return binary(static_cast<std::size_t>(n), 7); });
+    const auto port = n1.start_server(test_server("srv")).port;
+    node n2(test_node("node2"));
+    n2.connect("127.0.0.1", {.port = port}, 1);
+    CHECK(n2.call<std::size_t>("srv", {"m", "size", {binary(1000, 1)}}) == 1000);
+    // Over the server's limit: refused before it is sent.
+    auto r = n2.try_call("srv", {"m", "size", {binary(100 * 1024, 1)}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::frame_too_large);
+    // A reply over the client's limit comes back as an error.
+    auto o3 = test_node("node3");
+    o3.max_frame_bytes = 8 * 1024;
+    node n3(o3);
+    n3.connect("127.0.0.1", {.port = port}, 1);
+    r = n3.try_call("srv", {"m", "make", {16 * 1024}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::frame_too_large);
+    CHECK(n3.call<std::size_t>("srv", {"m", "size", {binary(10, 1)}}) == 10);
+    CHECK(n2.call<std::size_t>("srv", {"m", "size", {binary(10, 1)}}) == 10);
+}
+
+TEST_CASE("the default node and the free functions") {
+    rot::start(test_node("default1"));
+    CHECK_THROWS_AS(rot::start(), rot::error);
+    rot::module("math").def("add", [](int a, int b) { return a + b; });
+    const auto srv = rot::start_server(test_server("srv"));
+    CHECK(rot::connect("127.0.0.1", {.name = "me", .port = srv.port}, 1) == "srv");
+    CHECK(rot::call<int>("srv", {"math", "add", {1, 2}}, 200ms) == 3);
+    CHECK(rot::connected() == std::vector<std::string>{"me", "srv"});
+    CHECK(rot::connected("srv") == 1);
+    CHECK(rot::disconnect("srv"));
+    rot::stop();
+    CHECK(rot::default_node().name() == "nonode@nohost");
+    rot::stop();
+}

@@ -1,0 +1,65 @@
+#pragma once
+// Helpers shared by the networking tests.
+
+#include <rot/rot.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <thread>
+
+namespace rot::test {
+
+using namespace std::chrono_literals;
+
+/// Waits for a state the test cannot be told about directly (a peer that the
+/// other node removed, say), checking it every millisecond until `limit`.
+/// It never orders events: the condition decides, the limit only bounds.
+inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::yield();
+        std::this_thread::sleep_for(1ms);  // polling interval, not an ordering
+    }
+    return true;
+}
+
+/// A gate a handler can wait at until the test opens it (bounded, so a
+/// failing test cannot hang the handler pool).
+class gate {
+public:
+    void open() { promise_.set_value(); }
+    /// Called by handlers; true if opened in time.
+    bool wait(std::chrono::milliseconds limit = 10s) const {
+        return future_.wait_for(limit) == std::future_status::ready;
+    }
+
+private:
+    std::promise<void> promise_;
+    std::shared_future<void> future_ = promise_.get_future().share();
+};
+
+/// Options for a test node: loopback, short timeouts.
+inline node_options test_node(std::string name) {
+    node_options o;
+    o.name = std::move(name);
+    o.handler_threads = 4;
+    o.connect_timeout = 2s;
+    return o;
+}
+
+/// A server on 127.0.0.1 with an ephemeral port.
+inline server_options test_server(std::string name) {
+    server_options o;
+    o.name = std::move(name);
+    o.ip = "127.0.0.1";
+    o.port = 0;
+    return o;
+}
+
+inline errc code_of(const failure& f) { return static_cast<errc>(f.code.value()); }
+
+}  // namespace rot::test
