@@ -291,22 +291,14 @@ void connection::handle_frame(std::span<const std::uint8_t> payload) {
 
 void connection::on_request(std::span<const std::uint8_t> payload) {
     const request_view r = decode_request(payload);
-    // The jail decides the module before anything else is looked at.
-    const std::string_view module = jail_.empty() ? r.module : std::string_view(jail_);
-    if (module.empty()) {
-        if (r.id)
-            send_error(r.id, errc::bad_request,
-                       fmt::format("{{{}, Args}} names no module and no jail applies here; "
-                                   "give {{Module, {}, Args}}",
-                                   r.function, r.function));
+    auto target = node_.functions.resolve(jail_, r.module, r.function, r.arity);
+    if (!target) {
+        if (r.id) send_error(r.id, static_cast<errc>(target.code().value()), target.error().message);
+        else log(log_level::info, node_.options.name, "cast dropped: {}", target.error().message);
         return;
     }
-    auto fn = node_.functions.find(module, r.function, r.arity);
-    if (!fn) {
-        if (r.id) send_error(r.id, errc::undef, undef_message(module, r.function, r.arity));
-        else log(log_level::info, node_.options.name, "cast to {}", undef_message(module, r.function, r.arity));
-        return;
-    }
+    const std::string_view module = target->module;
+    auto fn = std::move(target->fn);
     if (running_requests_.fetch_add(1, std::memory_order_relaxed) + 1 >=
         node_.options.max_requests_per_connection)
         read_paused_ = true;

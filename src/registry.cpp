@@ -76,6 +76,19 @@ function_ptr registry::find(std::string_view module, std::string_view function, 
     return f->second;
 }
 
+result<registry::target> registry::resolve(std::string_view jail, std::string_view module,
+                                           std::string_view function, std::size_t arity) const {
+    const std::string_view m = jail.empty() ? module : jail;
+    if (m.empty())
+        return failure{make_error_code(errc::bad_request),
+                       fmt::format("{{{}, Args}} names no module and no jail applies here; "
+                                   "give {{Module, {}, Args}}",
+                                   function, function)};
+    auto fn = find(m, function, arity);
+    if (!fn) return failure{make_error_code(errc::undef), undef_message(m, function, arity)};
+    return target{std::move(fn), m};
+}
+
 result<term> registry::invoke(const native_function& fn, std::span<const term> args,
                               std::string_view module, std::string_view function) {
     const auto where = [&] { return fmt::format("{}:{}/{}", module, function, args.size()); };

@@ -31,6 +31,16 @@ public:
     [[nodiscard]] function_ptr find(std::string_view module, std::string_view function,
                                     std::size_t arity) const;
 
+    /// Where a call or cast goes. A jail, when set, replaces the module named
+    /// in the request, and is applied before the arguments are decoded. The
+    /// failure (bad_request, undef) is what the caller gets back.
+    struct target {
+        function_ptr fn;
+        std::string_view module;
+    };
+    [[nodiscard]] result<target> resolve(std::string_view jail, std::string_view module,
+                                         std::string_view function, std::size_t arity) const;
+
     /// Runs fn on decoded arguments; a handler's exception becomes a failure
     /// naming module:function/arity.
     [[nodiscard]] static result<term> invoke(const native_function& fn, std::span<const term> args,

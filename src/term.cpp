@@ -62,7 +62,9 @@ term::term(double d) : v_(d) {
     if (!std::isfinite(d)) throw std::domain_error("rot::term: floats must be finite");
 }
 
-term::term(std::string s) : v_(std::in_place_type<string_box>, std::move(s)) {
+// Braces, not in_place_type: string_box is an aggregate, and building one from
+// parentheses (P0960) is C++20 that clang before 16 does not implement.
+term::term(std::string s) : v_(string_box{std::move(s)}) {
     if (!detail::valid_utf8(std::get<string_box>(v_).text))
         throw std::invalid_argument("rot::term: string is not valid UTF-8 (use a binary for bytes)");
 }
@@ -191,7 +193,7 @@ int rank(kind k) { return k == kind::floating ? static_cast<int>(kind::integer) 
 
 }  // namespace
 
-bool operator==(const term& a, const term& b) noexcept { return a.v_ == b.v_; }
+bool operator==(const term& a, const term& b) noexcept { return (a <=> b) == 0; }
 
 std::strong_ordering operator<=>(const term& a, const term& b) noexcept {
     if (a.is_number() && b.is_number()) return compare_numbers(a, b);

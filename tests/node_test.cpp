@@ -171,8 +171,8 @@ TEST_CASE("a client jail restricts what the server may call back") {
 TEST_CASE("casts run and are jailed like calls") {
     auto srv = test_server("srv");
     srv.jail = "sink";
-    two_nodes t(srv);
     std::promise<std::int64_t> got;
+    two_nodes t(srv);
     t.n1.module("sink").def("put", [&](std::int64_t v) { got.set_value(v); });
     t.connect();
     t.n2.cast("srv", {"elsewhere", "put", {42}});
@@ -216,8 +216,8 @@ TEST_CASE("synchronous calls from many threads at once") {
 }
 
 TEST_CASE("a slow call does not delay a fast one on the same connection") {
+    gate release;  // outlives the nodes whose handlers wait at it
     two_nodes t;
-    gate release;
     t.n1.module("slow").def("wait", [&] { return release.wait(); });
     t.connect("cl", 1);
     auto slow = async_call(t.n2, "srv", {"slow", "wait", {}}, 20s, asio::use_future);
@@ -230,9 +230,9 @@ TEST_CASE("a slow call does not delay a fast one on the same connection") {
 }
 
 TEST_CASE("a timed-out call fails with timeout and its late reply is dropped") {
-    two_nodes t;
-    gate release;
+    gate release;  // outlives the nodes whose handlers wait at it
     std::promise<void> finished;
+    two_nodes t;
     t.n1.module("slow").def("wait", [&] {
         release.wait();
         finished.set_value();
@@ -254,8 +254,8 @@ TEST_CASE("a timed-out call fails with timeout and its late reply is dropped") {
 }
 
 TEST_CASE("an asynchronous call times out too, and completes exactly once") {
+    gate release;  // outlives the nodes whose handlers wait at it
     two_nodes t;
-    gate release;
     t.n1.module("slow").def("wait", [&] { return release.wait(); });
     t.connect("cl", 1);
     std::promise<std::pair<std::error_code, term>> done;
@@ -274,8 +274,8 @@ TEST_CASE("an asynchronous call times out too, and completes exactly once") {
 }
 
 TEST_CASE("disconnect fails calls in flight at once") {
+    gate release;  // outlives the nodes whose handlers wait at it
     two_nodes t;
-    gate release;
     t.n1.module("slow").def("wait", [&] { return release.wait(); });
     t.connect("cl", 2);
     auto pending = async_call(t.n2, "srv", {"slow", "wait", {}}, 60s, asio::use_future);
@@ -379,8 +379,8 @@ TEST_CASE("connect failures are clear") {
 }
 
 TEST_CASE("a node that stops fails its peers' calls in flight") {
-    auto n1 = std::make_unique<node>(test_node("node1"));
     gate release;
+    auto n1 = std::make_unique<node>(test_node("node1"));
     n1->module("slow").def("wait", [&] { return release.wait(2s); });
     const auto port = n1->start_server(test_server("srv")).port;
     node n2(test_node("node2"));

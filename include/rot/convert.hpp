@@ -12,8 +12,10 @@
 #include <cstddef>
 #include <limits>
 #include <map>
+#include <new>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -263,6 +265,12 @@ struct convert<T> {
             cereal::PortableBinaryInputArchive ar(is);
             ar(v);
         } catch (const cereal::Exception&) {
+            detail::bad_conversion("binary holding a valid cereal encoding", t);
+        } catch (const std::length_error&) {
+            // cereal sizes a container from the input before reading it, so
+            // a garbage size surfaces here or as bad_alloc, not as cereal::Exception.
+            detail::bad_conversion("binary holding a valid cereal encoding", t);
+        } catch (const std::bad_alloc&) {
             detail::bad_conversion("binary holding a valid cereal encoding", t);
         }
         return v;

@@ -128,15 +128,12 @@ public:
 private:
     struct tuple_box {
         tuple_type items;
-        friend bool operator==(const tuple_box&, const tuple_box&) = default;
     };
     struct map_box {
         map_type entries;
-        friend bool operator==(const map_box&, const map_box&) = default;
     };
     struct string_box {
         std::string text;
-        friend bool operator==(const string_box&, const string_box&) = default;
     };
     template <class I>
     static std::int64_t checked_int(I i);

@@ -1,0 +1,37 @@
+// The seed scenario with node1 in a separate process.
+
+#include <rot/rot.hpp>
+
+#include "process.hpp"
+#include "support.hpp"
+
+using namespace rot;
+using namespace rot::test;
+
+TEST_CASE("two nodes in two processes call each other both ways") {
+    child_process node1({ROT_TEST_PEER, "node1"});
+    const auto ready = node1.read_line();
+    REQUIRE(ready);
+    REQUIRE(ready->rfind("port ", 0) == 0);
+    const auto port = static_cast<std::uint16_t>(std::stoi(ready->substr(5)));
+
+    node node2(test_node("node2"));
+    CHECK(node2.connect("localhost", {.name = "cl", .port = port}) == "srv");
+    CHECK(node2.connected() == std::vector<std::string>{"srv"});
+    CHECK(node2.call("srv", {"rot", "node", {}}) == term(atom("node1")));
+    CHECK(node2.call<int>("srv", {"math", "add", {40, 2}}) == 42);
+
+    node1.write("connected\n");
+    CHECK(node1.read_line() == "cl");
+    node1.write("call cl\n");
+    CHECK(node1.read_line() == "node2");
+
+    // node1 stops at end of input; node2 sees the goodbye.
+    node1.close_stdin();
+    REQUIRE(node1.wait_exit(10s));
+    CHECK(node1.exit_code() == 0);
+    CHECK(eventually([&] { return node2.connected().empty(); }));
+    const auto r = node2.try_call("srv", {"rot", "node", {}}, 1s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::not_connected);
+}
