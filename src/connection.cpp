@@ -494,7 +494,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
         failed.swap(pending_);
     }
     for (auto& [id, done] : failed) done->complete(make_error_code(code), term(message));
-    node_.detach(*this);
+    node_.detach(*this, failure{make_error_code(code), message});
     if (server_) server_->forget(this);
     {
         std::lock_guard lock(write_mutex_);

@@ -42,6 +42,22 @@ void write_log(log_level level, std::string_view node, std::string_view message)
     fmt::print(stderr, "rot[{}] {}: {}\n", node, names[static_cast<int>(level)], message);
 }
 
+}  // namespace detail
+
+void set_log_level(std::string_view level) {
+    using detail::log_level;
+    static const std::map<std::string_view, log_level> levels = {{"debug", log_level::debug},
+                                                                 {"info", log_level::info},
+                                                                 {"warning", log_level::warning},
+                                                                 {"error", log_level::error},
+                                                                 {"none", log_level::none}};
+    const auto it = levels.find(level);
+    if (it == levels.end()) throw error(errc::invalid_argument, fmt::format("unknown log level {}", level));
+    detail::set_log_level(it->second);
+}
+
+namespace detail {
+
 // --- node_impl -------------------------------------------------------------
 
 namespace {
@@ -101,13 +117,27 @@ result<void> node_impl::attach(const std::shared_ptr<connection>& c, const std::
     return {};
 }
 
-void node_impl::detach(const connection& c) {
-    std::unique_lock lock(peers_mutex_);
-    const auto it = peers_.find(c.peer_name());
-    if (it == peers_.end()) return;
-    auto& conns = it->second->connections;
-    std::erase_if(conns, [&](const auto& p) { return p.get() == &c; });
-    if (conns.empty()) peers_.erase(it);
+void node_impl::detach(const connection& c, const failure& reason) {
+    {
+        std::unique_lock lock(peers_mutex_);
+        const auto it = peers_.find(c.peer_name());
+        if (it == peers_.end()) return;
+        auto& conns = it->second->connections;
+        const auto removed = std::erase_if(conns, [&](const auto& p) { return p.get() == &c; });
+        if (!removed || !conns.empty()) return;
+        peers_.erase(it);
+    }
+    std::function<void(const std::string&, const failure&)> f;
+    {
+        std::lock_guard lock(peer_down_mutex_);
+        f = peer_down_;
+    }
+    if (f) f(c.peer_name(), reason);
+}
+
+void node_impl::on_peer_down(std::function<void(const std::string&, const failure&)> f) {
+    std::lock_guard lock(peer_down_mutex_);
+    peer_down_ = std::move(f);
 }
 
 std::shared_ptr<connection> node_impl::pick(std::string_view name) const {
@@ -358,6 +388,8 @@ module_builder node::module(std::string_view name) {
     return module_builder(impl_->functions, std::string(name));
 }
 
+std::vector<std::string> node::modules() const { return impl_->functions.modules(); }
+
 server_info node::start_server(server_options o) { return impl_->start_server(std::move(o)); }
 bool node::stop_server(std::string_view name) { return impl_->stop_server(name); }
 
@@ -441,6 +473,14 @@ void node::async_call_erased(std::string_view peer, const mfa& request, std::chr
 }
 
 void node::stop() { impl_->stop(); }
+
+result<std::vector<std::string>> node::load_module(const std::filesystem::path& path) {
+    return impl_->load_module(path);
+}
+
+void node::on_peer_down(std::function<void(const std::string& peer, const failure& reason)> f) {
+    impl_->on_peer_down(std::move(f));
+}
 
 namespace detail {
 asio::any_io_executor io_executor(node& n) { return n.impl().io.get_executor(); }

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,7 +56,7 @@ public:
     // Peers. attach() refuses a name another node already holds.
     [[nodiscard]] result<void> attach(const std::shared_ptr<connection>& c, const std::string& name,
                                       const std::string& node, std::uint64_t incarnation);
-    void detach(const connection& c);
+    void detach(const connection& c, const failure& reason);
     [[nodiscard]] std::shared_ptr<connection> pick(std::string_view peer) const;
     [[nodiscard]] std::vector<std::string> peer_names() const;
     [[nodiscard]] std::size_t connection_count(std::string_view peer) const;
@@ -65,6 +67,11 @@ public:
     [[nodiscard]] server_info start_server(server_options o);
     bool stop_server(std::string_view name);
     [[nodiscard]] std::vector<server_info> servers() const;
+
+    [[nodiscard]] result<std::vector<std::string>> load_module(const std::filesystem::path& path);
+
+    /// Called when a peer's last connection closes.
+    void on_peer_down(std::function<void(const std::string&, const failure&)> f);
 
     [[nodiscard]] result<std::string> connect(std::string_view host, connect_options o, std::size_t n);
 
@@ -84,6 +91,9 @@ private:
 
     mutable std::mutex servers_mutex_;
     std::map<std::string, std::shared_ptr<server>, std::less<>> servers_;
+
+    std::mutex peer_down_mutex_;
+    std::function<void(const std::string&, const failure&)> peer_down_;
 
     std::mutex live_mutex_;
     std::condition_variable live_cv_;

@@ -44,6 +44,13 @@ void registry::add_module(std::string_view module) {
         throw error(errc::already_exists, fmt::format("module {} already exists", module));
 }
 
+void registry::absorb(registry&& other) {
+    std::scoped_lock lock(mutex_, other.mutex_);
+    for (const auto& [name, fns] : other.modules_)
+        if (modules_.count(name)) throw error(errc::already_exists, fmt::format("module {} already exists", name));
+    modules_.merge(other.modules_);
+}
+
 bool registry::has_module(std::string_view module) const {
     std::shared_lock lock(mutex_);
     return modules_.find(module) != modules_.end();

@@ -23,6 +23,9 @@ public:
     /// Creates an empty module; throws already_exists if the name is taken.
     void add_module(std::string_view module);
     [[nodiscard]] bool has_module(std::string_view module) const;
+    /// Moves every module of `other` here, all or nothing: throws
+    /// already_exists (and moves nothing) if any of them is here already.
+    void absorb(registry&& other);
     [[nodiscard]] std::vector<std::string> modules() const;
     /// [{Function, Arity}] of a module, sorted; nullopt when no such module.
     [[nodiscard]] std::optional<std::vector<std::pair<std::string, std::size_t>>> exports(

@@ -6,6 +6,10 @@
 
 namespace rot {
 
+/// Sets the process-wide log level: "debug", "info", "warning" (the default,
+/// or ROT_LOG), "error" or "none". Logs go to stderr. Throws invalid_argument.
+void set_log_level(std::string_view level);
+
 /// Starts the default node with these options. Throws already_exists if it runs.
 node& start(node_options options = {});
 /// Stops the default node (a later call starts a new one).

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,6 +57,9 @@ public:
     /// The module `name` of this node's registry, to export functions in.
     [[nodiscard]] module_builder module(std::string_view name);
 
+    /// The modules this node exports, sorted (the built-in `rot` among them).
+    [[nodiscard]] std::vector<std::string> modules() const;
+
     /// Starts a server and returns what it bound (port 0 picks a free port).
     /// Throws rot::error: already_exists (name taken), connect_failed (bind), invalid_argument.
     server_info start_server(server_options options = {});
@@ -100,6 +105,15 @@ public:
     /// Queues a request with no reply. Throws rot::error(errc::not_connected).
     void cast(std::string_view peer, const mfa& request);
     [[nodiscard]] result<void> try_cast(std::string_view peer, const mfa& request) noexcept;
+
+    /// Loads a plugin module (rot/plugin.hpp) and returns the modules it
+    /// defined. A missing file, a missing entry point or a module name that
+    /// is taken is a failure, and nothing is registered.
+    [[nodiscard]] result<std::vector<std::string>> load_module(const std::filesystem::path& path);
+
+    /// Calls f (on an I/O thread; keep it short) when the last connection to a
+    /// peer closes, with the reason. Replaces any earlier callback.
+    void on_peer_down(std::function<void(const std::string& peer, const failure& reason)> f);
 
     /// Closes servers and connections, fails calls in flight (errc::stopped)
     /// and joins the threads. Idempotent; the destructor calls it.

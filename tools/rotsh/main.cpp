@@ -1,0 +1,246 @@
+// rotsh: rot's shell. A node of its own that you talk to interactively (with
+// libedit), from a script on stdin, with -e, or that just serves (--serve).
+
+#include <rot/config.hpp>
+#include <rot/rot.hpp>
+
+#include <editline/readline.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "shell.hpp"
+
+namespace {
+
+constexpr const char* usage = R"(usage: rotsh [options]
+  --name NAME      the node's name (default: from the config, else nonode@nohost)
+  --config FILE    load a TOML config first (servers, connections, modules)
+  -e EXPR          evaluate EXPR, print the result and exit
+  --serve          run the configured node without a shell until SIGINT/SIGTERM
+  --keep-going     in scripts, go on after a failure (the exit status is still 1)
+  -h, --help       this help
+Exit status: 0 when every expression succeeded, 1 after a failure, 2 for bad
+arguments or a bad config.
+)";
+
+struct arguments {
+    std::optional<std::string> name;
+    std::optional<std::string> config;
+    std::vector<std::string> expressions;
+    bool serve = false;
+    bool keep_going = false;
+};
+
+std::optional<arguments> parse_arguments(int argc, char** argv) {
+    arguments a;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        const auto value = [&]() -> std::optional<std::string> {
+            if (i + 1 >= argc) {
+                std::cerr << "rotsh: " << arg << " needs a value\n" << usage;
+                return std::nullopt;
+            }
+            return argv[++i];
+        };
+        if (arg == "--name") {
+            if (!(a.name = value())) return std::nullopt;
+        } else if (arg == "--config") {
+            if (!(a.config = value())) return std::nullopt;
+        } else if (arg == "-e") {
+            auto v = value();
+            if (!v) return std::nullopt;
+            a.expressions.push_back(*v);
+        } else if (arg == "--serve") {
+            a.serve = true;
+        } else if (arg == "--keep-going") {
+            a.keep_going = true;
+        } else if (arg == "-h" || arg == "--help") {
+            std::cout << usage;
+            std::exit(0);
+        } else {
+            std::cerr << "rotsh: unknown argument " << arg << "\n" << usage;
+            return std::nullopt;
+        }
+    }
+    return a;
+}
+
+void print_line(std::string_view line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);  // another program may be waiting for this line
+}
+
+/// Where plugins are looked for when a relative path does not exist: beside rotsh.
+std::filesystem::path beside_rotsh(const std::filesystem::path& p) {
+    if (p.is_absolute() || std::filesystem::exists(p)) return p;
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return p;
+    const auto candidate = exe.parent_path() / p.filename();
+    return std::filesystem::exists(candidate) ? candidate : p;
+}
+
+// --- Interactive ------------------------------------------------------------
+
+rotsh::shell* g_shell = nullptr;
+std::vector<std::string> g_matches;
+
+char* next_match(const char*, int state) {
+    static std::size_t i;
+    if (state == 0) i = 0;
+    return i < g_matches.size() ? ::strdup(g_matches[i++].c_str()) : nullptr;
+}
+
+char** complete(const char* text, int start, int end) {
+    rl_attempted_completion_over = 1;  // no file-name completion as a fallback
+    g_matches = g_shell->complete(rl_line_buffer, static_cast<std::size_t>(start), static_cast<std::size_t>(end));
+    (void)text;
+    return rl_completion_matches(text, next_match);
+}
+
+int interactive(rotsh::shell& sh, const rot::node& node) {
+    g_shell = &sh;
+    rl_readline_name = "rotsh";
+    rl_attempted_completion_function = complete;
+    // ':' is part of module:function, so it does not break words.
+    static char breaks[] = " \t\n\"\\'`@$><=;|&{([,";
+    rl_completer_word_break_characters = breaks;
+    const char* home = std::getenv("HOME");
+    const std::string history = std::string(home ? home : ".") + "/.rot_history";
+    ::read_history(history.c_str());
+
+    const std::string prompt = node.name() + "> ";
+    int status = 0;
+    while (char* raw = ::readline(prompt.c_str())) {
+        const std::string line(raw);
+        std::free(raw);
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
+        ::add_history(line.c_str());
+        ::write_history(history.c_str());
+        bool quit = false;
+        for (const auto& o : sh.eval(line)) {
+            print_line(o.line);
+            quit = quit || o.quit;
+        }
+        if (quit) break;
+    }
+    ::history_truncate_file(history.c_str(), 1000);
+    return status;
+}
+
+// --- Scripts and -e -----------------------------------------------------------
+
+int run_script(rotsh::shell& sh, std::istream& in, bool keep_going) {
+    int status = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+        for (const auto& o : sh.eval(line)) {
+            print_line(o.line);
+            if (!o.ok) status = 1;
+            if (o.quit || (!o.ok && !keep_going)) return status;
+        }
+    }
+    return status;
+}
+
+// --- --serve -------------------------------------------------------------------
+
+int serve(rot::node& node, const sigset_t& signals) {
+    int sig = 0;
+    ::sigwait(&signals, &sig);
+    // SIGUSR1 is how a lost linked peer ends the job (see main).
+    const int status = sig == SIGUSR1 ? 1 : 0;
+    node.stop();
+    return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const auto args = parse_arguments(argc, argv);
+    if (!args) return 2;
+
+    rot::config cfg;
+    if (args->config) {
+        try {
+            cfg = rot::load_config(*args->config);
+        } catch (const rot::error& e) {
+            std::cerr << "rotsh: " << e.message() << "\n";
+            return 2;
+        }
+    }
+    if (args->name) cfg.node.name = *args->name;
+
+    // Signals are taken synchronously by --serve: block them before the
+    // node's threads start, so every thread inherits the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGUSR1);
+    if (args->serve) ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    std::optional<rot::node> node;
+    try {
+        node.emplace(cfg.node);
+    } catch (const rot::error& e) {
+        std::cerr << "rotsh: " << e.message() << "\n";
+        return 2;
+    }
+    rot::set_log_level(cfg.log_level);  // checked by the config loader
+    rotsh::shell sh(*node, print_line);
+
+    for (const auto& m : cfg.modules) {
+        auto r = node->load_module(beside_rotsh(m));
+        if (!r) std::cerr << "rotsh: " << r.error().message << "\n";
+    }
+    for (const auto& s : cfg.servers) {
+        try {
+            node->start_server(s);
+        } catch (const rot::error& e) {
+            std::cerr << "rotsh: " << e.message() << "\n";
+            return 1;
+        }
+    }
+    bool linked_failed = false;
+    for (const auto& c : cfg.connects) {
+        auto r = node->try_connect(c.host, c.options, c.connections);
+        if (!r) {
+            std::cerr << "rotsh: " << r.error().message << "\n";
+            linked_failed = linked_failed || c.link;
+        } else if (c.link) {
+            sh.link(*r);
+        }
+    }
+    node->on_peer_down([&sh, serving = args->serve](const std::string& peer, const rot::failure& reason) {
+        if (!sh.linked().count(peer)) return;
+        std::cerr << "rotsh: linked peer " << peer << " lost: " << reason.message << "\n";
+        if (serving) ::kill(::getpid(), SIGUSR1);
+    });
+
+    if (args->serve) {
+        if (linked_failed) return 1;
+        return serve(*node, signals);
+    }
+    if (!args->expressions.empty()) {
+        int status = 0;
+        for (const auto& e : args->expressions) {
+            for (const auto& o : sh.eval(e)) {
+                print_line(o.line);
+                if (!o.ok) status = 1;
+                if (o.quit || (!o.ok && !args->keep_going)) return status;
+            }
+        }
+        return status;
+    }
+    if (::isatty(STDIN_FILENO)) return interactive(sh, *node);
+    return run_script(sh, std::cin, args->keep_going);
+}
