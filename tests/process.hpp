@@ -21,13 +21,15 @@ namespace rot::test {
 
 class child_process {
 public:
-    explicit child_process(std::vector<std::string> argv) {
+    /// Starts argv[0] (a path). With merge_stderr, stderr goes to the same pipe as stdout.
+    explicit child_process(std::vector<std::string> argv, bool merge_stderr = false) {
         int in[2], out[2];
         if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
         posix_spawn_file_actions_adddup2(&actions, in[0], 0);
         posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+        if (merge_stderr) posix_spawn_file_actions_adddup2(&actions, out[1], 2);
         std::vector<char*> args;
         for (auto& a : argv) args.push_back(a.data());
         args.push_back(nullptr);
@@ -90,6 +92,15 @@ public:
     }
 
     void signal(int sig) { ::kill(pid_, sig); }
+
+    /// Everything the child writes until it closes its output (bounded by `limit`).
+    std::string read_all(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+        std::string all;
+        while (auto line = read_line(limit)) all += *line + "\n";
+        all += buffer_;
+        buffer_.clear();
+        return all;
+    }
 
     /// Waits for the child to exit; true if it did within `limit`.
     bool wait_exit(std::chrono::milliseconds limit) {

@@ -1,0 +1,726 @@
+// The wire protocol against a real node over 127.0.0.1, spoken by hand: a raw
+// peer built on Asio's synchronous sockets writes frames byte by byte as
+// docs/PROTOCOL.md describes them, and reads with a deadline (poll), so every
+// test is bounded in time without sleeping. Hostile peers must lose only
+// their own connection while a well-behaved client keeps being served.
+
+#include <asio/ip/tcp.hpp>
+#include <asio/write.hpp>
+
+#include <poll.h>
+
+#include <cerrno>
+#include <set>
+#include <thread>
+
+#include "frame.hpp"
+#include "support.hpp"
+
+using namespace rot;
+using namespace rot::detail;
+using namespace rot::test;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto read_limit = 3s;
+
+asio::io_context& raw_io() {
+    static asio::io_context io;  // synchronous operations only: never run
+    return io;
+}
+
+tcp::endpoint loopback(std::uint16_t port) { return {asio::ip::make_address("127.0.0.1"), port}; }
+
+connect_options dial(std::string name, std::uint16_t port) {
+    connect_options o;
+    o.name = std::move(name);
+    o.port = port;
+    return o;
+}
+
+/// Waits until `fd` is readable (or hung up); false at the deadline.
+bool wait_readable(int fd, std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left <= 0ms) return false;
+        pollfd p{fd, POLLIN, 0};
+        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (n > 0) return true;
+        if (n < 0 && errno != EINTR) return true;  // let the read report the error
+    }
+}
+
+/// What one read saw: a frame's payload, the end of the connection, or nothing in time.
+struct incoming {
+    enum what_t { frame, closed, timed_out } what;
+    binary payload;
+
+    [[nodiscard]] msg kind() const { return payload_kind(payload); }
+};
+
+std::ostream& operator<<(std::ostream& os, const incoming& in) {
+    switch (in.what) {
+        case incoming::frame: return os << "frame of kind " << (in.payload.empty() ? -1 : int(in.payload[0]));
+        case incoming::closed: return os << "closed";
+        case incoming::timed_out: return os << "timed out";
+    }
+    return os;
+}
+
+/// A reply or an error, owning its data.
+struct response {
+    std::uint64_t id = 0;
+    bool ok = false;
+    std::error_code code;
+    std::string message;
+    term value;
+};
+
+response to_response(const incoming& in) {
+    REQUIRE(in.what == incoming::frame);
+    const response_view v = decode_response(in.payload);
+    response r{v.id, v.ok, v.code, std::string(v.message), {}};
+    if (v.ok) r.value = from_binary(v.value);
+    return r;
+}
+
+/// A TCP socket speaking frames synchronously.
+class frame_socket {
+public:
+    explicit frame_socket(tcp::socket s) : s_(std::move(s)) { s_.set_option(tcp::no_delay(true)); }
+
+    /// Writes all of `bytes`; the error (if the peer is gone) is returned, not thrown.
+    std::error_code send(const binary& bytes) {
+        std::error_code ec;
+        asio::write(s_, asio::buffer(bytes), ec);
+        return ec;
+    }
+    std::error_code send(std::string_view text) {
+        return send(binary(text.begin(), text.end()));
+    }
+    /// Sends `bytes` one write per byte.
+    std::error_code send_bytewise(const binary& bytes) {
+        for (const std::uint8_t b : bytes)
+            if (auto ec = send(binary{b})) return ec;
+        return {};
+    }
+
+    /// The next frame, or closed / timed_out.
+    incoming read(std::chrono::milliseconds limit = read_limit) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        for (;;) {
+            std::span<const std::uint8_t> payload;
+            std::size_t size = 0;
+            const auto status = parse_frame(buf_, max_frame_ceiling, payload, size);
+            REQUIRE(status != frame_status::too_large);
+            if (status == frame_status::complete) {
+                incoming in{incoming::frame, binary(payload.begin(), payload.end())};
+                buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(size));
+                return in;
+            }
+            if (!wait_readable(s_.native_handle(), deadline)) return {incoming::timed_out, {}};
+            std::uint8_t chunk[4096];
+            std::error_code ec;
+            const std::size_t n = s_.read_some(asio::buffer(chunk), ec);
+            if (ec) return {incoming::closed, {}};  // eof, or a reset after the peer closed
+            buf_.insert(buf_.end(), chunk, chunk + n);
+        }
+    }
+
+    /// Reads a reply or error; fails the test on anything else.
+    response read_response(std::chrono::milliseconds limit = read_limit) {
+        const incoming in = read(limit);
+        REQUIRE_MESSAGE(in.what == incoming::frame, in);
+        const msg k = in.kind();
+        REQUIRE((k == msg::reply || k == msg::error));
+        return to_response(in);
+    }
+
+    /// True if the peer closes within `limit`, after at most one goodbye
+    /// frame, whose code must then be `goodbye_code`. With no goodbye_code no
+    /// frame at all may arrive first.
+    bool closes(std::optional<errc> goodbye_code = std::nullopt, std::chrono::milliseconds limit = read_limit) {
+        incoming in = read(limit);
+        if (in.what == incoming::frame) {
+            REQUIRE_MESSAGE(goodbye_code.has_value(), "unexpected frame of kind " << int(in.payload[0]));
+            REQUIRE(in.kind() == msg::goodbye);
+            CHECK(decode_failure(in.payload).code == *goodbye_code);
+            in = read(limit);
+        }
+        CHECK_MESSAGE(in.what == incoming::closed, in);
+        return in.what == incoming::closed;
+    }
+
+    tcp::socket& socket() noexcept { return s_; }
+
+private:
+    tcp::socket s_;
+    binary buf_;
+};
+
+hello raw_hello(std::string name, std::uint64_t incarnation = 1, std::uint16_t min = 1, std::uint16_t max = 1) {
+    hello h;
+    h.min_version = min;
+    h.max_version = max;
+    h.max_frame = 1u << 20;
+    h.incarnation = incarnation;
+    h.node = "rawnode@127.0.0.1";
+    h.name = std::move(name);
+    return h;
+}
+
+/// A hand-written client: connects, and speaks only when told to.
+class raw_client : public frame_socket {
+public:
+    explicit raw_client(std::uint16_t port) : frame_socket(connect(port)) {}
+
+    /// Says hello and expects the welcome.
+    welcome handshake(std::string name = "raw", std::uint64_t incarnation = 1) {
+        REQUIRE_FALSE(send(encode_hello(raw_hello(std::move(name), incarnation))));
+        const incoming in = read();
+        REQUIRE_MESSAGE(in.what == incoming::frame, in);
+        REQUIRE(in.kind() == msg::welcome);
+        return decode_welcome(in.payload);
+    }
+
+    /// Calls m:f(args) and returns the reply or error.
+    response call(std::uint64_t id, const mfa& request) {
+        REQUIRE_FALSE(send(encode_request(id, request, max_frame_ceiling)));
+        return read_response();
+    }
+
+private:
+    static tcp::socket connect(std::uint16_t port) {
+        tcp::socket s(raw_io());
+        s.connect(loopback(port));
+        return s;
+    }
+};
+
+/// A node with a server, math:add/2 exported, and a well-behaved rot client
+/// ("good") connected to it, which must keep working whatever raw peers do.
+struct served_node {
+    node srv;
+    node good{test_node("good_node")};
+    std::uint16_t port = 0;
+
+    explicit served_node(node_options options = test_node("server"), server_options server = test_server("srv"))
+        : srv(std::move(options)) {
+        srv.module("math")
+            .def("add", [](std::int64_t a, std::int64_t b) { return a + b; })
+            .def("latin1", []() -> int { throw std::runtime_error("cannot open /tmp/caf\xe9"); })
+            .def("verbose", []() -> int { throw std::runtime_error(std::string(5000, 'v')); });
+        port = srv.start_server(std::move(server)).port;
+        good.connect("127.0.0.1", dial("good", port), 1);
+    }
+
+    void good_client_still_served() {
+        CHECK(good.call<std::int64_t>("srv", {"math", "add", {40, 2}}, 2s) == 42);
+        CHECK(srv.connected("good") == 1);
+    }
+};
+
+/// A fake rot server on 127.0.0.1 running `script` for its first connection
+/// on its own thread; it records the hello it was sent.
+class fake_server {
+public:
+    using script_t = std::function<void(frame_socket&, const hello&)>;
+
+    explicit fake_server(script_t script) : acceptor_(raw_io(), loopback(0)) {
+        port_ = acceptor_.local_endpoint().port();
+        thread_ = std::thread([this, script = std::move(script)] { run(script); });
+    }
+    ~fake_server() { join(); }
+
+    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
+    // Read after join().
+    std::optional<hello> got_hello;
+    bool peer_closed = false;
+
+private:
+    void run(const script_t& script) {
+        if (!wait_readable(acceptor_.native_handle(), std::chrono::steady_clock::now() + 5s)) return;
+        tcp::socket s(raw_io());
+        std::error_code ec;
+        acceptor_.accept(s, ec);
+        if (ec) return;
+        frame_socket peer(std::move(s));
+        const incoming in = peer.read();
+        if (in.what != incoming::frame || in.payload[0] != static_cast<std::uint8_t>(msg::hello)) return;
+        try {
+            got_hello = decode_hello(in.payload);
+        } catch (const rot::error&) {
+            return;
+        }
+        script(peer, *got_hello);
+        // The dialer must close its end now: wait for it (bounded).
+        for (;;) {
+            const incoming next = peer.read();
+            if (next.what == incoming::frame) continue;
+            peer_closed = next.what == incoming::closed;
+            break;
+        }
+    }
+
+    tcp::acceptor acceptor_;
+    std::uint16_t port_ = 0;
+    std::thread thread_;
+};
+
+}  // namespace
+
+// --- The handshake and calls, done by hand -----------------------------------
+
+TEST_CASE("a raw hello gets a welcome; raw calls get replies and typed errors") {
+    served_node s;
+    raw_client raw(s.port);
+    const welcome w = raw.handshake("raw");
+    CHECK(w.version == 1);
+    CHECK(w.name == "srv");
+    CHECK(w.node == "server");
+    CHECK(w.flags == 0);
+    CHECK(w.max_frame == 4u << 20);
+    CHECK(w.incarnation != 0);
+    CHECK(eventually([&] { return s.srv.connected("raw") == 1; }));
+
+    const response r = raw.call(1, {"math", "add", {1, 2}});
+    CHECK(r.ok);
+    CHECK(r.id == 1);
+    CHECK(r.value == term(3));
+
+    const response e = raw.call(2, {"math", "nope", {1, 2, 3}});
+    CHECK_FALSE(e.ok);
+    CHECK(e.id == 2);
+    CHECK(e.code == errc::undef);
+    CHECK(e.message == "undefined function math:nope/3");
+
+    // Ids are the caller's: any non-zero id, in any order.
+    const response big = raw.call(1ull << 50, {"rot", "ping", {}});
+    CHECK(big.id == 1ull << 50);
+    CHECK(big.value == term(atom("pong")));
+
+    // A cast gets no answer, even when it names nothing; the next call is answered.
+    REQUIRE_FALSE(raw.send(encode_request(0, {"math", "nope", {}}, max_frame_ceiling)));
+    REQUIRE_FALSE(raw.send(encode_request(0, {"math", "add", {1, 1}}, max_frame_ceiling)));
+    const response after = raw.call(3, {"math", "add", {5, 5}});
+    CHECK(after.id == 3);
+    CHECK(after.value == term(10));
+
+    // A goodbye is answered by the close.
+    REQUIRE_FALSE(raw.send(encode_goodbye(errc::stopped, "done")));
+    CHECK(raw.closes());
+    CHECK(eventually([&] { return s.srv.connected("raw") == 0; }));
+    s.good_client_still_served();
+}
+
+TEST_CASE("version negotiation picks the highest common version") {
+    served_node s;
+    raw_client raw(s.port);
+    REQUIRE_FALSE(raw.send(encode_hello(raw_hello("raw", 1, 0, 7))));
+    const incoming in = raw.read();
+    REQUIRE_MESSAGE(in.what == incoming::frame, in);
+    REQUIRE(in.kind() == msg::welcome);
+    CHECK(decode_welcome(in.payload).version == 1);
+    CHECK(raw.call(1, {"math", "add", {1, 2}}).value == term(3));
+}
+
+TEST_CASE("version mismatch, server side: refuse with the versions, then close") {
+    served_node s;
+    raw_client raw(s.port);
+    REQUIRE_FALSE(raw.send(encode_hello(raw_hello("raw", 1, 2, 2))));
+    const incoming in = raw.read();
+    REQUIRE_MESSAGE(in.what == incoming::frame, in);
+    REQUIRE(in.kind() == msg::refuse);
+    const failure f = decode_failure(in.payload);
+    CHECK(f.code == errc::version_mismatch);
+    CHECK(f.message == "no protocol version in common: client speaks 2..2, server speaks 1..1");
+    CHECK(raw.closes());
+    CHECK(s.srv.connected("raw") == 0);
+    s.good_client_still_served();
+}
+
+TEST_CASE("version mismatch, client side: a welcome choosing version 9 fails the connect") {
+    fake_server fake([](frame_socket& peer, const hello& h) {
+        welcome w;
+        w.version = 9;
+        w.max_frame = 4096;
+        w.incarnation = h.incarnation + 1;
+        w.node = "fake";
+        w.name = "fake";
+        (void)peer.send(encode_welcome(w));
+    });
+    node n(test_node("dialer"));
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = n.try_connect("127.0.0.1", dial("cl", fake.port()), 1);
+    CHECK(std::chrono::steady_clock::now() - started < 1500ms);  // well before connect_timeout (2 s)
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::version_mismatch);
+    CHECK(r.error().message == fmt::format("connect to 127.0.0.1:{}: server chose protocol version 9, "
+                                           "this node speaks 1..1",
+                                           fake.port()));
+    CHECK(n.connected().empty());
+    fake.join();
+    // What the dialer said, byte for byte as decoded.
+    REQUIRE(fake.got_hello);
+    CHECK(fake.got_hello->min_version == 1);
+    CHECK(fake.got_hello->max_version == 1);
+    CHECK(fake.got_hello->flags == 0);
+    CHECK(fake.got_hello->max_frame == 4u << 20);
+    CHECK(fake.got_hello->node == "dialer");
+    CHECK(fake.got_hello->name == "cl");
+    CHECK(fake.peer_closed);
+}
+
+TEST_CASE("a refuse frame fails the connect with its code and message") {
+    fake_server fake([](frame_socket& peer, const hello&) {
+        (void)peer.send(encode_refuse(errc::name_conflict, "go away"));
+    });
+    node n(test_node("dialer"));
+    const auto r = n.try_connect("127.0.0.1", dial("cl", fake.port()), 1);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::name_conflict);
+    CHECK(r.error().message == fmt::format("connect to 127.0.0.1:{}: refused: go away", fake.port()));
+    try {
+        fake_server again([](frame_socket& peer, const hello&) {
+            (void)peer.send(encode_refuse(errc::stopped, "server is stopping"));
+        });
+        (void)n.connect("127.0.0.1", dial("cl", again.port()), 1);
+        FAIL("no exception");
+    } catch (const rot::error& e) {
+        CHECK(e.code() == errc::stopped);
+        CHECK(e.message().find("refused: server is stopping") != std::string::npos);
+    }
+    fake.join();
+    CHECK(fake.peer_closed);
+}
+
+TEST_CASE("a server that is not rot fails the connect at once") {
+    fake_server fake([](frame_socket& peer, const hello&) { (void)peer.send("HTTP/1.1 400 Bad Request\r\n\r\n"); });
+    node n(test_node("dialer"));
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = n.try_connect("127.0.0.1", dial("cl", fake.port()), 1);
+    CHECK(std::chrono::steady_clock::now() - started < 1500ms);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::frame_too_large);  // "HTTP" read as a length
+}
+
+// --- Hostile peers -------------------------------------------------------------
+
+TEST_CASE("a frame header declaring 0xFFFFFFFF bytes closes that connection only") {
+    served_node s;
+    raw_client raw(s.port);
+    raw.handshake();
+    REQUIRE_FALSE(raw.send(binary{0xFF, 0xFF, 0xFF, 0xFF}));
+    const incoming in = raw.read();
+    if (in.what == incoming::frame) {
+        REQUIRE(in.kind() == msg::goodbye);
+        const failure f = decode_failure(in.payload);
+        CHECK(f.code == errc::frame_too_large);
+        CHECK(f.message == "frame of 4294967295 bytes exceeds the limit of 4194304 bytes");
+        CHECK(raw.closes());
+    } else {
+        CHECK_MESSAGE(in.what == incoming::closed, in);
+    }
+    CHECK(eventually([&] { return s.srv.connected("raw") == 0; }));
+    s.good_client_still_served();
+}
+
+TEST_CASE("a frame just over max_frame_bytes after the handshake closes the connection") {
+    node_options o = test_node("server");
+    o.max_frame_bytes = 8192;
+    served_node s(o);
+    raw_client raw(s.port);
+    CHECK(raw.handshake().max_frame == 8192);
+    REQUIRE_FALSE(raw.send(binary{0x00, 0x00, 0x20, 0x01}));  // 8193
+    CHECK(raw.closes(errc::frame_too_large));
+    s.good_client_still_served();
+}
+
+TEST_CASE("an oversized first frame before the handshake is closed without a word") {
+    served_node s;
+    raw_client raw(s.port);
+    // handshake_max_frame + 1 = 4097 = 0x1001; the body is never sent.
+    REQUIRE_FALSE(raw.send(binary{0x00, 0x00, 0x10, 0x01, static_cast<std::uint8_t>(msg::hello)}));
+    CHECK(raw.closes());
+    s.good_client_still_served();
+}
+
+TEST_CASE("a hello of exactly handshake_max_frame bytes is accepted") {
+    served_node s;
+    raw_client raw(s.port);
+    binary frame = encode_hello(raw_hello("raw"));
+    frame.resize(4 + handshake_max_frame, 0);  // version 1 ignores what follows the names
+    frame[0] = 0;
+    frame[1] = 0;
+    frame[2] = 0x10;
+    frame[3] = 0x00;
+    REQUIRE_FALSE(raw.send(frame));
+    const incoming in = raw.read();
+    REQUIRE_MESSAGE(in.what == incoming::frame, in);
+    CHECK(in.kind() == msg::welcome);
+}
+
+TEST_CASE("HTTP as the first bytes closes the connection") {
+    served_node s;
+    raw_client raw(s.port);
+    (void)raw.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    CHECK(raw.closes());
+    s.good_client_still_served();
+}
+
+TEST_CASE("anything but a hello first closes the connection") {
+    served_node s;
+    for (const binary& first : {encode_request(1, {"math", "add", {1, 2}}, max_frame_ceiling),
+                                encode_welcome(welcome{}), binary{0, 0, 0, 0}, binary{0, 0, 0, 1, 0x63}}) {
+        raw_client raw(s.port);
+        REQUIRE_FALSE(raw.send(first));
+        CHECK(raw.closes());
+    }
+    // A hello with bad magic or a bad name.
+    binary bad_magic = encode_hello(raw_hello("raw"));
+    bad_magic[5] = 'X';
+    hello bad_name = raw_hello("r\xff");
+    hello empty_name = raw_hello("");
+    for (const binary& first : {bad_magic, encode_hello(bad_name)}) {
+        raw_client raw(s.port);
+        REQUIRE_FALSE(raw.send(first));
+        CHECK(raw.closes());
+    }
+    // An empty name is refused with a reason.
+    raw_client raw(s.port);
+    REQUIRE_FALSE(raw.send(encode_hello(empty_name)));
+    const incoming in = raw.read();
+    REQUIRE_MESSAGE(in.what == incoming::frame, in);
+    REQUIRE(in.kind() == msg::refuse);
+    CHECK(decode_failure(in.payload).code == errc::invalid_argument);
+    CHECK(raw.closes());
+    s.good_client_still_served();
+}
+
+TEST_CASE("an unknown message kind after the handshake: goodbye(protocol_error), then close") {
+    served_node s;
+    for (const std::uint8_t kind : {0, 9, 42, 255, int(msg::hello), int(msg::welcome), int(msg::refuse)}) {
+        CAPTURE(int(kind));
+        raw_client raw(s.port);
+        raw.handshake();
+        REQUIRE_FALSE(raw.send(binary{0, 0, 0, 3, kind, 1, 2}));
+        CHECK(raw.closes(errc::protocol_error));
+    }
+    // An empty frame too.
+    raw_client raw(s.port);
+    raw.handshake();
+    REQUIRE_FALSE(raw.send(binary{0, 0, 0, 0}));
+    CHECK(raw.closes(errc::protocol_error));
+    s.good_client_still_served();
+}
+
+TEST_CASE("replies and errors for ids the server never sent are ignored") {
+    served_node s;
+    raw_client raw(s.port);
+    raw.handshake();
+    REQUIRE_FALSE(raw.send(encode_reply(999, term(1), max_frame_ceiling)));
+    REQUIRE_FALSE(raw.send(encode_error(998, errc::undef, "nobody asked")));
+    // Even an unknown id whose value does not decode: it is never looked at.
+    REQUIRE_FALSE(raw.send(binary{0, 0, 0, 3, static_cast<std::uint8_t>(msg::reply), 0x7F, 42}));
+    const response r = raw.call(1, {"math", "add", {2, 2}});
+    CHECK(r.id == 1);
+    CHECK(r.value == term(4));
+    CHECK(s.srv.connected("raw") == 1);
+    s.good_client_still_served();
+}
+
+TEST_CASE("a malformed call header closes the connection with goodbye(protocol_error)") {
+    served_node s;
+    const std::uint8_t call = static_cast<std::uint8_t>(msg::call);
+    const std::vector<binary> payloads{
+        {call},                                      // no id
+        {call, 0},                                   // id 0
+        {call, 1, 16, 'm'},                          // module longer than the frame
+        {call, 1, 1, 'm', 1, 'f'},                   // no argument list
+        {call, 1, 1, 'm', 1, 'f', 4, 0},             // arguments in a tuple
+        {call, 1, 1, 'm', 1, 'f', 6, 0x7F, 1},       // a list of 127 in 1 byte
+        {call, 1, 1, 0xFF, 1, 'f', 6, 0},            // module not UTF-8
+    };
+    for (const binary& p : payloads) {
+        CAPTURE(p.size());
+        raw_client raw(s.port);
+        raw.handshake();
+        binary frame{0, 0, 0, static_cast<std::uint8_t>(p.size())};
+        frame.insert(frame.end(), p.begin(), p.end());
+        REQUIRE_FALSE(raw.send(frame));
+        CHECK(raw.closes(errc::protocol_error));
+    }
+    s.good_client_still_served();
+}
+
+TEST_CASE("malformed arguments get an error reply; the connection stays open") {
+    served_node s;
+    raw_client raw(s.port);
+    raw.handshake();
+    // math:add/2 by its header; its two "terms" are garbage.
+    const binary bad{0, 0, 0, 17, static_cast<std::uint8_t>(msg::call), 5, 4, 'm', 'a', 't', 'h', 3, 'a', 'd', 'd',
+                     6, 2, 0xFF, 0xFF, 0xFF, 0xFF};
+    REQUIRE_FALSE(raw.send(bad));
+    const response e = raw.read_response();
+    CHECK(e.id == 5);
+    CHECK_FALSE(e.ok);
+    CHECK(e.code == errc::protocol_error);
+    CHECK(e.message.starts_with("malformed arguments: "));
+    CHECK(raw.call(6, {"math", "add", {1, 2}}).value == term(3));
+    s.good_client_still_served();
+}
+
+TEST_CASE("the jail is applied from the header, before the arguments are decoded") {
+    server_options jailed = test_server("srv");
+    jailed.jail = "math";
+    served_node s(test_node("server"), jailed);
+    raw_client raw(s.port);
+    raw.handshake();
+    // {evil, nope, <2 garbage terms>}: the jail and the lookup decide first.
+    const binary bad{0, 0, 0, 17, static_cast<std::uint8_t>(msg::call), 7, 4, 'e', 'v', 'i', 'l', 3, 'n', 'o', 'p',
+                     6, 2, 0xFF, 0xFF, 0xFF, 0xFF};
+    REQUIRE_FALSE(raw.send(bad));
+    const response e = raw.read_response();
+    CHECK(e.code == errc::undef);
+    CHECK(e.message == "undefined function math:nop/2");
+    CHECK(raw.call(8, {"evil", "add", {1, 2}}).value == term(3));
+    CHECK(raw.call(9, {"add", {3, 4}}).value == term(7));
+}
+
+TEST_CASE("a peer that says nothing is closed after connect_timeout") {
+    node_options o = test_node("server");
+    o.connect_timeout = 300ms;
+    served_node s(o);
+    raw_client raw(s.port);
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(raw.closes(std::nullopt, 3s));
+    const auto waited = std::chrono::steady_clock::now() - started;
+    CHECK(waited >= 250ms);
+    CHECK(waited < 2500ms);
+    s.good_client_still_served();
+}
+
+TEST_CASE("half a hello, then silence, is closed after connect_timeout too") {
+    node_options o = test_node("server");
+    o.connect_timeout = 300ms;
+    served_node s(o);
+    raw_client raw(s.port);
+    const binary hello = encode_hello(raw_hello("raw"));
+    REQUIRE_FALSE(raw.send(binary(hello.begin(), hello.begin() + 10)));
+    CHECK(raw.closes(std::nullopt, 3s));
+    s.good_client_still_served();
+}
+
+// --- Frames split and joined -----------------------------------------------------
+
+TEST_CASE("a hello and a call sent one byte at a time still get their answers") {
+    served_node s;
+    raw_client raw(s.port);
+    REQUIRE_FALSE(raw.send_bytewise(encode_hello(raw_hello("raw"))));
+    const incoming in = raw.read();
+    REQUIRE_MESSAGE(in.what == incoming::frame, in);
+    REQUIRE(in.kind() == msg::welcome);
+    REQUIRE_FALSE(raw.send_bytewise(encode_request(1, {"math", "add", {100, 23}}, max_frame_ceiling)));
+    const response r = raw.read_response();
+    CHECK(r.id == 1);
+    CHECK(r.value == term(123));
+}
+
+TEST_CASE("ten calls in one write all get replies") {
+    served_node s;
+    raw_client raw(s.port);
+    raw.handshake();
+    binary batch;
+    for (std::uint64_t id = 1; id <= 10; ++id) {
+        const binary f = encode_request(id, {"math", "add", {static_cast<std::int64_t>(id), 1000}}, max_frame_ceiling);
+        batch.insert(batch.end(), f.begin(), f.end());
+    }
+    REQUIRE_FALSE(raw.send(batch));
+    std::set<std::uint64_t> ids;
+    for (int i = 0; i < 10; ++i) {
+        const response r = raw.read_response();
+        CHECK(r.ok);
+        CHECK(r.value == term(static_cast<std::int64_t>(r.id) + 1000));
+        ids.insert(r.id);
+    }
+    CHECK(ids.size() == 10);
+    CHECK(*ids.begin() == 1);
+    CHECK(*ids.rbegin() == 10);
+}
+
+TEST_CASE("a hello and a call in one write: the call is read after the welcome") {
+    served_node s;
+    raw_client raw(s.port);
+    binary both = encode_hello(raw_hello("raw"));
+    const binary call = encode_request(1, {"math", "add", {1, 1}}, max_frame_ceiling);
+    both.insert(both.end(), call.begin(), call.end());
+    REQUIRE_FALSE(raw.send(both));
+    const incoming in = raw.read();
+    REQUIRE_MESSAGE(in.what == incoming::frame, in);
+    REQUIRE(in.kind() == msg::welcome);
+    CHECK(raw.read_response().value == term(2));
+}
+
+// --- Names ---------------------------------------------------------------------------
+
+TEST_CASE("name conflict at the handshake: a second node claiming a taken name is refused") {
+    served_node s;
+    raw_client first(s.port);
+    first.handshake("dup", 1);
+    // Another connection of the same node (same incarnation) joins the pool.
+    raw_client same(s.port);
+    same.handshake("dup", 1);
+    CHECK(eventually([&] { return s.srv.connected("dup") == 2; }));
+
+    raw_client second(s.port);
+    REQUIRE_FALSE(second.send(encode_hello(raw_hello("dup", 2))));
+    const incoming in = second.read();
+    REQUIRE_MESSAGE(in.what == incoming::frame, in);
+    REQUIRE(in.kind() == msg::refuse);
+    const failure f = decode_failure(in.payload);
+    CHECK(f.code == errc::name_conflict);
+    CHECK(f.message.find("name dup is already taken") != std::string::npos);
+    CHECK(second.closes());
+
+    // The holder of the name is untouched.
+    CHECK(s.srv.connected("dup") == 2);
+    CHECK(first.call(1, {"math", "add", {1, 2}}).value == term(3));
+    s.good_client_still_served();
+}
+
+// --- Error messages ------------------------------------------------------------------
+
+TEST_CASE("a handler's non-UTF-8 exception text reaches the caller as errc::exception") {
+    // The message is the handler's what(), arbitrary bytes. It must come back
+    // as the call's error; it must not make the caller's node drop the
+    // connection (and every other call on it) as a protocol error.
+    served_node s;
+    const auto r = s.good.try_call("srv", {"math", "latin1", {}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::exception);
+    CHECK(r.error().message.starts_with("exception in math:latin1/0: cannot open /tmp/caf"));
+    s.good_client_still_served();
+}
+
+TEST_CASE("a long exception message reaches a caller with the smallest frame limit") {
+    // max_frame_bytes may be as small as handshake_max_frame (4096); an error
+    // reply must fit it, as encode_error's comment promises, rather than make
+    // the caller close the connection as frame_too_large.
+    served_node s;
+    node_options o = test_node("small_node");
+    o.max_frame_bytes = handshake_max_frame;
+    node small(o);
+    small.connect("127.0.0.1", dial("small", s.port), 1);
+    const auto r = small.try_call("srv", {"math", "verbose", {}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::exception);
+    CHECK(r.error().message.starts_with("exception in math:verbose/0: vvv"));
+    CHECK(small.call<std::int64_t>("srv", {"math", "add", {1, 2}}, 2s) == 3);
+    const auto big = s.good.try_call("srv", {"math", "verbose", {}}, 2s);
+    REQUIRE_FALSE(big);
+    CHECK(code_of(big.error()) == errc::exception);
+}

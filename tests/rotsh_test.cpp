@@ -1,0 +1,251 @@
+// rotsh as users run it: over pipes, with -e, --serve and config files.
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "process.hpp"
+#include "support.hpp"
+
+using namespace rot;
+using namespace rot::test;
+
+namespace {
+
+/// A scratch directory removed at the end of the test.
+struct scratch {
+    std::filesystem::path dir;
+    scratch() {
+        dir = std::filesystem::temp_directory_path() /
+              fmt::format("rotsh_test_{}_{}", ::getpid(), reinterpret_cast<std::uintptr_t>(this));
+        std::filesystem::create_directories(dir);
+    }
+    ~scratch() { std::filesystem::remove_all(dir); }
+    std::string file(std::string_view name, std::string_view text) const {
+        const auto p = dir / name;
+        std::ofstream(p) << text;
+        return p.string();
+    }
+};
+
+/// rotsh in script mode; say() sends one line and returns the one line it answers.
+struct rotsh_process {
+    child_process p;
+    explicit rotsh_process(std::vector<std::string> args, bool merge_stderr = false)
+        : p(with_rotsh(std::move(args)), merge_stderr) {}
+    static std::vector<std::string> with_rotsh(std::vector<std::string> args) {
+        args.insert(args.begin(), ROTSH);
+        return args;
+    }
+    std::string say(const std::string& line) {
+        p.write(line + "\n");
+        auto answer = p.read_line();
+        REQUIRE(answer);
+        return *answer;
+    }
+    /// The port of one of this node's servers, from servers().
+    std::uint16_t port(std::string_view server) {
+        const std::string servers = say("servers().");
+        std::smatch m;
+        REQUIRE(std::regex_search(servers, m, std::regex(fmt::format("name => {},port => (\\d+)", server))));
+        return static_cast<std::uint16_t>(std::stoi(m[1]));
+    }
+};
+
+/// An asynchronous call whose result a test can wait for with a deadline.
+std::future<result<term>> async_call_future(node& n, std::string peer, mfa request) {
+    return std::async(std::launch::async, [&n, peer = std::move(peer), request = std::move(request)] {
+        return n.try_call(peer, request, 30s);
+    });
+}
+
+}  // namespace
+
+TEST_CASE("two rotsh processes: the seed transcript over pipes") {
+    rotsh_process node1({"--name", "node1"});
+    rotsh_process node2({"--name", "node2"});
+    CHECK(node1.say(fmt::format("load_module(\"{}\").", ROT_MATH_MODULE)) == "{ok,[math]}");
+    CHECK(node1.say("rot:start_server([{name, srv}, {ip, \"127.0.0.1\"}, {port, 0}]).") == "{ok,srv}");
+    const auto port = node1.port("srv");
+    CHECK(node2.say(fmt::format("rot:connect(localhost, [{{name, cl}}, {{port, {}}}]).", port)) == "{ok,srv}");
+    CHECK(node2.say("rot:connected().") == "[srv]");
+    CHECK(node2.say("rot:call(srv, {rot, node, []}).") == "node1");
+    CHECK(node1.say("rot:connected().") == "[cl]");
+    CHECK(node1.say("rot:call(cl, {rot, node, []}).") == "node2");
+    CHECK(node2.say("call(srv, {math, add, [1, 2]}).") == "3");
+    // Both end cleanly at end of input.
+    node2.p.close_stdin();
+    node1.p.close_stdin();
+    REQUIRE(node2.p.wait_exit(10s));
+    REQUIRE(node1.p.wait_exit(10s));
+    CHECK(node2.p.exit_code() == 0);
+    CHECK(node1.p.exit_code() == 0);
+}
+
+TEST_CASE("the jail example across processes") {
+    rotsh_process node1({"--name", "node1"});
+    rotsh_process node2({"--name", "node2"});
+    CHECK(node1.say(fmt::format("load_module(\"{}\").", ROT_MATH_MODULE)) == "{ok,[math]}");
+    CHECK(node1.say("start_server([{name, srv}, {ip, \"127.0.0.1\"}, {port, 0}, {jail, math}]).") == "{ok,srv}");
+    const auto port = node1.port("srv");
+    CHECK(node2.say(fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}]).", port)) == "{ok,srv}");
+    CHECK(node2.say("rot:call(srv, {rot, memory, []}).") == "** exception error: undefined function math:memory/0");
+}
+
+TEST_CASE("scripts: one line per expression, exit 1 at the first failure") {
+    {
+        rotsh_process sh({"--name", "s"});
+        sh.p.write("connected().\n1 + .\nconnected().\n");
+        CHECK(sh.p.read_line() == "[]");
+        const auto err = sh.p.read_line();
+        REQUIRE(err);
+        CHECK(err->rfind("** exception error: syntax_error: 1:3:", 0) == 0);
+        CHECK(sh.p.read_line() == std::nullopt);  // stopped at the failure
+        REQUIRE(sh.p.wait_exit(10s));
+        CHECK(sh.p.exit_code() == 1);
+    }
+    {
+        rotsh_process sh({"--name", "s", "--keep-going"});
+        sh.p.write("call(nobody, {m, f, []}).\nconnected().\n");
+        sh.p.close_stdin();
+        CHECK(sh.p.read_line() == "** exception error: not connected to nobody");
+        CHECK(sh.p.read_line() == "[]");
+        REQUIRE(sh.p.wait_exit(10s));
+        CHECK(sh.p.exit_code() == 1);
+    }
+    {
+        rotsh_process sh({"--name", "s"});
+        sh.p.write("connected(). modules().\nq().\nconnected().\n");
+        CHECK(sh.p.read_line() == "[]");
+        CHECK(sh.p.read_line() == "[rot]");
+        CHECK(sh.p.read_line() == "ok");
+        REQUIRE(sh.p.wait_exit(10s));
+        CHECK(sh.p.exit_code() == 0);
+    }
+}
+
+TEST_CASE("-e evaluates and exits") {
+    {
+        child_process sh({ROTSH, "--name", "e1", "-e", "rot:call(x, {a, b, []})"});
+        CHECK(sh.read_line() == "** exception error: not connected to x");
+        REQUIRE(sh.wait_exit(10s));
+        CHECK(sh.exit_code() == 1);
+    }
+    {
+        child_process sh({ROTSH, "--name", "e2", "-e", "modules(). connected()."});
+        CHECK(sh.read_line() == "[rot]");
+        CHECK(sh.read_line() == "[]");
+        REQUIRE(sh.wait_exit(10s));
+        CHECK(sh.exit_code() == 0);
+    }
+    {
+        child_process sh({ROTSH, "--bogus"}, true);
+        CHECK(sh.read_all().find("unknown argument --bogus") != std::string::npos);
+        REQUIRE(sh.wait_exit(10s));
+        CHECK(sh.exit_code() == 2);
+    }
+}
+
+TEST_CASE("--serve runs the configured node until SIGTERM, then stops cleanly") {
+    scratch s;
+    // The served node dials us, so we need no port of its: connections are symmetric.
+    node us(test_node("us"));
+    const auto port = us.start_server(test_server("hub")).port;
+    const auto cfg = s.file("serve.toml", fmt::format(R"(
+[node]
+name = "served"
+[[server]]
+name = "srv"
+ip = "127.0.0.1"
+port = 0
+[[connect]]
+host = "127.0.0.1"
+port = {}
+name = "served_cl"
+connections = 2
+[modules]
+load = ["{}"]
+)", port, ROT_MATH_MODULE));
+    child_process served({ROTSH, "--config", cfg, "--serve"});
+    REQUIRE(eventually([&] { return us.connected("served_cl") == 2; }, 10s));
+    CHECK(us.call<int>("served_cl", {"math", "add", {1, 2}}) == 3);
+    CHECK(us.call("served_cl", {"rot", "node", {}}) == term(atom("served")));
+
+    // A call in flight when the node stops fails at once; the node exits 0.
+    auto slow = async_call_future(us, "served_cl", {"math", "sleep_ms", {3000}});
+    REQUIRE(eventually([&] { return us.connections()[0].calls_pending + us.connections()[1].calls_pending == 1; }));
+    served.signal(SIGTERM);
+    REQUIRE(slow.wait_for(10s) == std::future_status::ready);
+    const auto r = slow.get();
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::disconnected);
+    REQUIRE(served.wait_exit(10s));
+    CHECK(served.exit_code() == 0);
+    CHECK(eventually([&] { return us.connected().empty(); }));
+}
+
+TEST_CASE("--serve exits 1 when a linked peer is lost") {
+    scratch s;
+    node us(test_node("us"));
+    const auto port = us.start_server(test_server("hub")).port;
+    const auto cfg = s.file("linked.toml", fmt::format(R"(
+[node]
+name = "linked"
+[[connect]]
+host = "127.0.0.1"
+port = {}
+name = "linked_cl"
+connections = 1
+link = true
+)", port));
+    child_process served({ROTSH, "--config", cfg, "--serve"}, true);
+    REQUIRE(eventually([&] { return us.connected("linked_cl") == 1; }, 10s));
+    us.stop_server("hub");
+    REQUIRE(served.wait_exit(10s));
+    CHECK(served.exit_code() == 1);
+    CHECK(served.read_all().find("linked peer hub lost") != std::string::npos);
+}
+
+TEST_CASE("config errors name the file, line and key; rotsh exits 2 without starting") {
+    scratch s;
+    const auto cfg = s.file("bad.toml", "[node]\nname = \"x\"\n\n[[server]]\nname = \"srv\"\nprot = 1\n");
+    child_process sh({ROTSH, "--config", cfg, "-e", "connected()."}, true);
+    const auto out = sh.read_all();
+    CHECK(out.find(cfg + ":6: server[0].prot: unknown key") != std::string::npos);
+    CHECK(out.find("[]") == std::string::npos);  // nothing was evaluated
+    REQUIRE(sh.wait_exit(10s));
+    CHECK(sh.exit_code() == 2);
+
+    const auto typed = s.file("typed.toml", "[limits]\ncall_timeout_ms = \"soon\"\n");
+    child_process sh2({ROTSH, "--config", typed, "--serve"}, true);
+    CHECK(sh2.read_all().find(typed + ":2: limits.call_timeout_ms: expected an integer") != std::string::npos);
+    REQUIRE(sh2.wait_exit(10s));
+    CHECK(sh2.exit_code() == 2);
+
+    child_process sh3({ROTSH, "--config", (s.dir / "missing.toml").string()}, true);
+    CHECK(sh3.read_all().find("cannot read config file") != std::string::npos);
+    REQUIRE(sh3.wait_exit(10s));
+    CHECK(sh3.exit_code() == 2);
+}
+
+TEST_CASE("a config's modules and connections are ready before the first expression") {
+    scratch s;
+    node us(test_node("us"));
+    us.module("far").def("hi", [] { return atom("hello"); });
+    const auto port = us.start_server(test_server("hub")).port;
+    const auto cfg = s.file("ready.toml", fmt::format(R"(
+[node]
+name = "ready"
+[[connect]]
+port = {}
+[modules]
+load = ["{}", "/no/such/module.so"]
+)", port, ROT_MATH_MODULE));
+    child_process sh({ROTSH, "--config", cfg, "-e", "modules(). call(hub, {far, hi, []})."}, true);
+    const auto out = sh.read_all();
+    CHECK(out.find("cannot load module /no/such/module.so: no such file") != std::string::npos);
+    CHECK(out.find("[math,rot]\nhello\n") != std::string::npos);
+    REQUIRE(sh.wait_exit(10s));
+    CHECK(sh.exit_code() == 0);
+}
