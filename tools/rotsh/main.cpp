@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -106,25 +107,37 @@ char** complete(const char* text, int start, int end) {
     return rl_completion_matches(text, next_match);
 }
 
+// History is kept as plain lines (libedit's own format escapes them), the
+// newest last, trimmed to the last history_limit lines at exit.
+constexpr std::size_t history_limit = 1000;
+
+std::vector<std::string> read_lines(const std::filesystem::path& p) {
+    std::vector<std::string> lines;
+    std::ifstream in(p);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) lines.push_back(line);
+    return lines;
+}
+
 int interactive(rotsh::shell& sh, const rot::node& node) {
     g_shell = &sh;
     rl_readline_name = "rotsh";
     rl_attempted_completion_function = complete;
+    rl_completion_append_character = '\0';  // after "add" comes ", [...]", not a space
     // ':' is part of module:function, so it does not break words.
     static char breaks[] = " \t\n\"\\'`@$><=;|&{([,";
     rl_completer_word_break_characters = breaks;
     const char* home = std::getenv("HOME");
-    const std::string history = std::string(home ? home : ".") + "/.rot_history";
-    ::read_history(history.c_str());
+    const std::filesystem::path history = std::filesystem::path(home ? home : ".") / ".rot_history";
+    for (const auto& line : read_lines(history)) ::add_history(line.c_str());
 
     const std::string prompt = node.name() + "> ";
-    int status = 0;
     while (char* raw = ::readline(prompt.c_str())) {
         const std::string line(raw);
         std::free(raw);
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
         ::add_history(line.c_str());
-        ::write_history(history.c_str());
+        std::ofstream(history, std::ios::app) << line << '\n';
         bool quit = false;
         for (const auto& o : sh.eval(line)) {
             print_line(o.line);
@@ -132,8 +145,11 @@ int interactive(rotsh::shell& sh, const rot::node& node) {
         }
         if (quit) break;
     }
-    ::history_truncate_file(history.c_str(), 1000);
-    return status;
+    if (auto lines = read_lines(history); lines.size() > history_limit) {
+        std::ofstream out(history, std::ios::trunc);
+        for (auto it = lines.end() - history_limit; it != lines.end(); ++it) out << *it << '\n';
+    }
+    return 0;
 }
 
 // --- Scripts and -e -----------------------------------------------------------
