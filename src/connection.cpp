@@ -299,6 +299,12 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
     }
     const std::string_view module = target->module;
     auto fn = std::move(target->fn);
+    if (server_ && server_->inline_handlers()) {
+        running_requests_.fetch_add(1, std::memory_order_relaxed);
+        run_request(r.id, std::move(fn), std::string(module), std::string(r.function),
+                    binary(r.args.begin(), r.args.end()));
+        return;
+    }
     if (running_requests_.fetch_add(1, std::memory_order_relaxed) + 1 >=
         node_.options.max_requests_per_connection)
         read_paused_ = true;

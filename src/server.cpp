@@ -79,6 +79,8 @@ void server::stop() {
         c->close(errc::stopped, fmt::format("server {} stopped", options_.name), true);
 }
 
+bool server::inline_handlers() const noexcept { return options_.inline_handlers; }
+
 std::string server::jail_for(std::string_view client) const {
     const auto it = options_.jails.find(client);
     return it != options_.jails.end() ? it->second : options_.jail;
@@ -97,6 +99,7 @@ server_info server::info() const {
     i.acceptors = options_.acceptors;
     i.jail = options_.jail;
     i.jails = options_.jails;
+    i.inline_handlers = options_.inline_handlers;
     std::lock_guard lock(mutex_);
     i.connections = connections_.size();
     return i;

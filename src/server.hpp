@@ -26,6 +26,7 @@ public:
 
     [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
     [[nodiscard]] std::string jail_for(std::string_view client) const;
+    [[nodiscard]] bool inline_handlers() const noexcept;
     [[nodiscard]] bool stopped() const noexcept;
     [[nodiscard]] server_info info() const;
     void forget(const connection* c);

@@ -489,3 +489,19 @@ TEST_CASE("asynchronous calls with a callback and with use_awaitable") {
     CHECK(sum == 13);
     CHECK(failed == std::error_code(errc::undef));
 }
+
+TEST_CASE("a server may run handlers inline on its I/O thread") {
+    auto srv = test_server("srv");
+    srv.inline_handlers = true;
+    two_nodes t(srv);
+    t.n1.module("m").def("fail", []() -> int { throw std::runtime_error("inline boom"); });
+    t.connect("cl", 2);
+    CHECK(t.n1.servers()[0].inline_handlers);
+    std::vector<std::future<term>> replies;
+    for (int i = 0; i < 200; ++i)
+        replies.push_back(async_call(t.n2, "srv", {"math", "add", {i, 1}}, 10s, asio::use_future));
+    for (int i = 0; i < 200; ++i) CHECK(replies[i].get() == term(i + 1));
+    auto r = t.n2.try_call("srv", {"m", "fail", {}}, 2s);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message == "exception in m:fail/0: inline boom");
+}

@@ -43,6 +43,10 @@ struct server_options {
     std::string jail;             ///< Module every request is sent to ("": none).
     /// Per-client jails: client name -> module; `jail` is the default.
     std::map<std::string, std::string, std::less<>> jails;
+    /// Run handlers of requests arriving here on the I/O thread itself: the
+    /// fastest path for short non-blocking handlers, but a slow handler then
+    /// stalls every connection of that I/O thread. Default: the handler pool.
+    bool inline_handlers = false;
 };
 
 struct connect_options {
@@ -59,6 +63,7 @@ struct server_info {
     unsigned acceptors = 0;
     std::string jail;
     std::map<std::string, std::string, std::less<>> jails;
+    bool inline_handlers = false;
     std::size_t connections = 0;  ///< Open connections accepted by it.
 };
 
