@@ -226,6 +226,12 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    // Watch linked peers before dialing them, so that none is lost unseen.
+    node->on_peer_down([&sh, serving = args->serve](const std::string& peer, const rot::failure& reason) {
+        if (!sh.is_linked(peer)) return;
+        std::cerr << "rotsh: linked peer " << peer << " lost: " << reason.message << "\n";
+        if (serving) ::kill(::getpid(), SIGUSR1);
+    });
     bool linked_failed = false;
     for (const auto& c : cfg.connects) {
         auto r = node->try_connect(c.host, c.options, c.connections);
@@ -234,14 +240,13 @@ int main(int argc, char** argv) {
             linked_failed = linked_failed || c.link;
         } else if (c.link) {
             sh.link(*r);
+            // Lost between connecting and being marked linked.
+            if (node->connected(*r) == 0) {
+                std::cerr << "rotsh: linked peer " << *r << " lost while connecting\n";
+                linked_failed = true;
+            }
         }
     }
-    node->on_peer_down([&sh, serving = args->serve](const std::string& peer, const rot::failure& reason) {
-        if (!sh.linked().count(peer)) return;
-        std::cerr << "rotsh: linked peer " << peer << " lost: " << reason.message << "\n";
-        if (serving) ::kill(::getpid(), SIGUSR1);
-    });
-
     if (args->serve) {
         if (linked_failed) return 1;
         return serve(*node, signals);

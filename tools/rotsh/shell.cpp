@@ -233,6 +233,16 @@ std::vector<std::string> split_expressions(std::string_view input) {
 
 shell::shell(rot::node& node, std::function<void(std::string_view)> say) : node_(node), say_(std::move(say)) {}
 
+bool shell::is_linked(const std::string& peer) const {
+    std::lock_guard lock(linked_mutex_);
+    return linked_.count(peer) > 0;
+}
+
+void shell::link(std::string peer) {
+    std::lock_guard lock(linked_mutex_);
+    linked_.insert(std::move(peer));
+}
+
 const std::vector<std::string>& shell::help_lines() {
     static const std::vector<std::string> lines = {
         "start_server(Opts)          start a server; Opts: [{name, srv}, {port, 2222}, {ip, \"0.0.0.0\"},",

@@ -6,6 +6,7 @@
 #include <rot/rot.hpp>
 
 #include <functional>
+#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -34,8 +35,9 @@ public:
                                                     std::size_t end);
 
     /// Peers connected with connect_link (or `link = true` in a config).
-    [[nodiscard]] const std::set<std::string>& linked() const noexcept { return linked_; }
-    void link(std::string peer) { linked_.insert(std::move(peer)); }
+    /// Thread-safe: the node asks from its I/O threads when a peer goes down.
+    [[nodiscard]] bool is_linked(const std::string& peer) const;
+    void link(std::string peer);
 
     /// One line per shell function.
     [[nodiscard]] static const std::vector<std::string>& help_lines();
@@ -47,6 +49,7 @@ private:
 
     rot::node& node_;
     std::function<void(std::string_view)> say_;
+    mutable std::mutex linked_mutex_;
     std::set<std::string> linked_;
 };
 
