@@ -63,6 +63,15 @@ void connection::dial(asio::ip::tcp::resolver::results_type endpoints, std::stri
                              frame = encode_hello(h), jail = std::move(jail), deadline,
                              done = std::move(done)]() mutable {
         self->dial_done_ = std::move(done);
+        if (self->state_ != state::dialing) {
+            // Closed before the dial began (the node is stopping).
+            failure reason;
+            {
+                std::lock_guard lock(self->pending_mutex_);
+                reason = self->close_reason_;
+            }
+            return self->finish_dial(std::move(reason));
+        }
         self->jail_ = std::move(jail);
         self->timer_.expires_at(deadline);
         self->timer_.async_wait([self](std::error_code ec) {
@@ -139,6 +148,7 @@ void connection::on_hello(std::span<const std::uint8_t> payload) {
 
 void connection::on_welcome(std::span<const std::uint8_t> payload) {
     const welcome w = decode_welcome(payload);
+    if (w.name.empty()) throw error(errc::protocol_error, "welcome with an empty server name");
     if (w.version < min_protocol_version || w.version > max_protocol_version) {
         close(errc::version_mismatch,
               fmt::format("server chose protocol version {}, this node speaks {}..{}", w.version,
@@ -419,14 +429,14 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
         pending_.erase(it);
     }
     if (!v.ok) {
-        done->complete(v.code, term(std::string(v.message)));
+        done->complete(v.code, term::make_string_lossy(v.message));
         return;
     }
     term value;
     try {
         value = from_binary(v.value);
     } catch (const rot::error& e) {
-        done->complete(e.code(), term(e.message()));
+        done->complete(e.code(), term::make_string_lossy(e.message()));
         throw;
     }
     done->complete({}, std::move(value));
@@ -499,7 +509,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
         close_reason_ = failure{make_error_code(code), message};
         failed.swap(pending_);
     }
-    for (auto& [id, done] : failed) done->complete(make_error_code(code), term(message));
+    for (auto& [id, done] : failed) done->complete(make_error_code(code), term::make_string_lossy(message));
     node_.detach(*this, failure{make_error_code(code), message});
     if (server_) server_->forget(this);
     {

@@ -7,10 +7,16 @@ namespace rot::detail {
 namespace {
 constexpr std::string_view magic = "ROT";
 
-void write_failure(writer& w, errc code, std::string_view message) {
+// Messages come from anywhere (a handler's what(), a host name): they are
+// made valid UTF-8 and cut to fit, so that the receiver never rejects them.
+void write_failure(writer& w, errc code, std::string_view message, std::size_t max_bytes) {
     w.u16(static_cast<std::uint16_t>(code));
-    w.str(message);
+    w.str(sanitize_utf8(message, max_bytes));
 }
+
+// Error frames must fit under the smallest frame limit a peer may declare.
+constexpr std::size_t max_error_message = handshake_max_frame - 64;
+constexpr std::size_t max_handshake_message = 1024;
 
 // Names on the wire are atoms: at most 255 bytes, valid UTF-8.
 std::string read_name(reader& r, std::string_view what) {
@@ -78,13 +84,13 @@ binary encode_welcome(const welcome& m) {
 
 binary encode_refuse(errc code, std::string_view message) {
     frame_builder f(msg::refuse);
-    write_failure(f.out(), code, message.substr(0, 1024));
+    write_failure(f.out(), code, message, max_handshake_message);
     return std::move(f).finish(handshake_max_frame);
 }
 
 binary encode_goodbye(errc code, std::string_view message) {
     frame_builder f(msg::goodbye);
-    write_failure(f.out(), code, message.substr(0, 1024));
+    write_failure(f.out(), code, message, max_handshake_message);
     return std::move(f).finish(handshake_max_frame);
 }
 
@@ -108,9 +114,8 @@ binary encode_reply(std::uint64_t id, const term& value, std::size_t max) {
 binary encode_error(std::uint64_t id, errc code, std::string_view message) {
     frame_builder f(msg::error);
     f.out().varint(id);
-    // Messages are for people; 64 KiB is plenty and keeps errors under any frame limit.
-    write_failure(f.out(), code, message.substr(0, 65536));
-    return std::move(f).finish(max_frame_ceiling);
+    write_failure(f.out(), code, message, max_error_message);
+    return std::move(f).finish(handshake_max_frame);
 }
 
 msg payload_kind(std::span<const std::uint8_t> payload) {
@@ -119,6 +124,7 @@ msg payload_kind(std::span<const std::uint8_t> payload) {
 }
 
 hello decode_hello(std::span<const std::uint8_t> payload) {
+    payload_kind(payload);  // refuses an empty payload
     reader r(payload.subspan(1));
     if (r.bytes(magic.size()) != magic) r.fail("not a rot hello (bad magic)");
     hello h;
@@ -134,6 +140,7 @@ hello decode_hello(std::span<const std::uint8_t> payload) {
 }
 
 welcome decode_welcome(std::span<const std::uint8_t> payload) {
+    payload_kind(payload);  // refuses an empty payload
     reader r(payload.subspan(1));
     welcome m;
     m.version = r.u16();
@@ -151,6 +158,7 @@ errc wire_errc(std::uint16_t code) noexcept {
 }
 
 failure decode_failure(std::span<const std::uint8_t> payload) {
+    payload_kind(payload);  // refuses an empty payload
     reader r(payload.subspan(1));
     const errc code = wire_errc(r.u16());
     failure f{make_error_code(code), std::string(r.str())};

@@ -235,7 +235,13 @@ result<std::string> node_impl::connect(std::string_view host, connect_options o,
     std::optional<failure> first_failure;
     std::string name;
     for (auto& f : outcomes) {
-        auto r = f.get();  // each dial is bounded by the deadline
+        // Each dial ends by the deadline; the margin covers a node stopping under us.
+        if (f.wait_until(deadline + std::chrono::seconds(1)) != std::future_status::ready) {
+            if (!first_failure)
+                first_failure = failure{make_error_code(errc::timeout), "no answer before the connect deadline"};
+            continue;
+        }
+        auto r = f.get();
         if (!r) {
             if (!first_failure) first_failure = r.error();
         } else {
@@ -354,7 +360,8 @@ public:
             self->timer_.async_wait([self, conn = std::move(conn), id, timeout, peer](std::error_code ec) {
                 if (ec || !conn->cancel(id)) return;
                 self->complete(make_error_code(errc::timeout),
-                               term(fmt::format("no reply from {} within {} ms", peer, timeout.count())));
+                               term::make_string_lossy(
+                                   fmt::format("no reply from {} within {} ms", peer, timeout.count())));
             });
         });
     }
@@ -464,11 +471,11 @@ void node::async_call_erased(std::string_view peer, const mfa& request, std::chr
     auto conn = impl_->pick(peer);
     if (!conn) {
         const auto f = not_connected(peer);
-        return done->complete(f.code, term(f.message));
+        return done->complete(f.code, term::make_string_lossy(f.message));
     }
     auto call = std::make_shared<timed_call>(std::move(done), conn->strand());
     const auto id = conn->start_call(request, call);
-    if (!id) return call->complete(id.code(), term(id.error().message));
+    if (!id) return call->complete(id.code(), term::make_string_lossy(id.error().message));
     call->arm(std::move(conn), *id, timeout, std::string(peer));
 }
 

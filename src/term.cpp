@@ -49,6 +49,23 @@ bool valid_utf8(std::string_view s) noexcept {
     return true;
 }
 
+std::string sanitize_utf8(std::string_view s, std::size_t max_bytes) {
+    std::string out;
+    out.reserve(std::min(s.size(), max_bytes));
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        const bool valid = n != 0 && i + n <= s.size() && valid_utf8(s.substr(i, n));
+        const std::size_t width = valid ? n : 1;
+        if (out.size() + width > max_bytes) break;
+        if (valid) out.append(s.substr(i, n));
+        else out += '?';
+        i += width;
+    }
+    return out;
+}
+
 void bad_conversion(std::string_view what, const term& got) {
     std::string shown = to_string(got);
     if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
@@ -97,6 +114,10 @@ term term::make_string_unchecked(std::string s) {
     term t;
     t.v_.emplace<string_box>(string_box{std::move(s)});
     return t;
+}
+
+term term::make_string_lossy(std::string_view s) {
+    return make_string_unchecked(detail::sanitize_utf8(s, s.size()));
 }
 
 bool term::is_atom(std::string_view name) const noexcept {

@@ -19,7 +19,9 @@ namespace {
 
 constexpr std::size_t four_mib = 4u << 20;
 
-std::span<const std::uint8_t> as_span(const binary& b) { return {b.data(), b.size()}; }
+std::span<const std::uint8_t> as_span(const binary& b) {
+    return {b.data(), b.size()};
+}
 
 /// The payload of a whole frame (the bytes after its 4-byte header).
 binary payload_of(const binary& frame) {
@@ -31,7 +33,8 @@ binary payload_of(const binary& frame) {
 /// that a decoder reading past the end is caught by ASan.
 std::vector<binary> prefixes(const binary& payload) {
     std::vector<binary> out;
-    for (std::size_t n = 0; n < payload.size(); ++n) out.emplace_back(payload.begin(), payload.begin() + n);
+    for (std::size_t n = 0; n < payload.size(); ++n)
+        out.emplace_back(payload.begin(), payload.begin() + n);
     return out;
 }
 
@@ -108,7 +111,9 @@ welcome sample_welcome() {
 }
 
 mfa sample_call() {
-    return {"math", "add", {1, -2.5, atom("x"), "str", binary{0, 255}, tuple(1, 2), list(), map({{1, 2}})}};
+    return {"math",
+            "add",
+            {1, -2.5, atom("x"), "str", binary{0, 255}, tuple(1, 2), list(), map({{1, 2}})}};
 }
 
 /// One payload of every message kind, valid.
@@ -124,6 +129,14 @@ std::vector<binary> valid_payloads() {
         payload_of(encode_reply(1u << 20, map({{atom("a"), list(1, 2.0, "x")}}), four_mib)),
         payload_of(encode_error(99, errc::undef, "undefined function m:f/1")),
     };
+}
+
+/// A payload written field by field, bypassing the message encoders.
+template <class F>
+binary hand_built(msg kind, F&& body) {
+    frame_builder f(kind);
+    body(f.out());
+    return payload_of(std::move(f).finish(four_mib));
 }
 
 /// Every decoder on one payload; each may succeed or throw rot::error only.
@@ -180,7 +193,8 @@ TEST_CASE("parse_frame: an exact frame, and an empty one") {
 
 TEST_CASE("parse_frame: several frames back to back, then a partial one") {
     binary stream;
-    std::vector<binary> frames{encode_goodbye(errc::stopped, "a"), encode_reply(1, term(1), four_mib),
+    std::vector<binary> frames{encode_goodbye(errc::stopped, "a"),
+                               encode_reply(1, term(1), four_mib),
                                encode_request(2, {"m", "f", {1, 2, 3}}, four_mib)};
     for (const auto& f : frames) stream.insert(stream.end(), f.begin(), f.end());
     stream.insert(stream.end(), {0, 0, 0, 5, 1, 2});  // 2 of 5 payload bytes
@@ -205,8 +219,9 @@ TEST_CASE("parse_frame: a frame truncated at every offset needs more") {
         const binary part(frame.begin(), frame.begin() + n);
         std::span<const std::uint8_t> payload;
         std::size_t size = 0;
-        CHECK_MESSAGE(parse_frame(as_span(part), four_mib, payload, size) == frame_status::need_more,
-                      "offset " << n);
+        CHECK_MESSAGE(
+            parse_frame(as_span(part), four_mib, payload, size) == frame_status::need_more,
+            "offset " << n);
     }
     std::span<const std::uint8_t> payload;
     std::size_t size = 0;
@@ -224,9 +239,11 @@ TEST_CASE("parse_frame: an oversized length is too_large from the header alone")
     CHECK(parse_frame(as_span(just_max), four_mib, payload, size) == frame_status::need_more);
     // The handshake limit: 4096 is fine, 4097 is not.
     const binary hs_max{0x00, 0x00, 0x10, 0x00};
-    CHECK(parse_frame(as_span(hs_max), handshake_max_frame, payload, size) == frame_status::need_more);
+    CHECK(parse_frame(as_span(hs_max), handshake_max_frame, payload, size) ==
+          frame_status::need_more);
     const binary hs_over{0x00, 0x00, 0x10, 0x01};
-    CHECK(parse_frame(as_span(hs_over), handshake_max_frame, payload, size) == frame_status::too_large);
+    CHECK(parse_frame(as_span(hs_over), handshake_max_frame, payload, size) ==
+          frame_status::too_large);
     // "GET " read as a length.
     const std::string http = "GET / HTTP/1.1\r\n\r\n";
     const binary get(http.begin(), http.end());
@@ -262,9 +279,11 @@ TEST_CASE("frame_builder writes a big-endian length and refuses payloads over ma
         CHECK(e.message() == "message of 101 bytes exceeds the frame limit of 100 bytes");
     }
     // Through the encoders too.
-    CHECK(thrown([] { (void)encode_request(1, {"m", "f", {std::string(5000, 'x')}}, 4096); }) ==
+    CHECK(thrown([] {
+              (void)encode_request(1, {"m", "f", {std::string(5000, 'x')}}, 4096);
+          }) == errc::frame_too_large);
+    CHECK(thrown([] { (void)encode_reply(1, std::string(5000, 'x'), 4096); }) ==
           errc::frame_too_large);
-    CHECK(thrown([] { (void)encode_reply(1, std::string(5000, 'x'), 4096); }) == errc::frame_too_large);
     CHECK(thrown([] {
               hello h;
               h.node = std::string(255, 'n');
@@ -338,7 +357,8 @@ TEST_CASE("refuse and goodbye: round trip and layout; long messages are cut") {
     CHECK(hex(bye) == "00 00 00 04 08 0c 00 00");
     CHECK(decode_failure(payload_of(bye)).code == errc::stopped);
 
-    const failure cut = decode_failure(payload_of(encode_goodbye(errc::timeout, std::string(5000, 'z'))));
+    const failure cut =
+        decode_failure(payload_of(encode_goodbye(errc::timeout, std::string(5000, 'z'))));
     CHECK(cut.message == std::string(1024, 'z'));
 }
 
@@ -403,18 +423,22 @@ TEST_CASE("reply and error: round trips through decode_response") {
 
     const binary long_error = payload_of(encode_error(5, errc::exception, std::string(70000, 'q')));
     const response_view cut = decode_response(long_error);
-    CHECK(cut.message.size() == 65536);
+    CHECK(cut.message.size() <= 65536);  // cut by the sender
+    CHECK(cut.message == std::string(cut.message.size(), 'q'));
 }
 
 TEST_CASE("every error code survives the wire; unknown codes become protocol_error") {
     for (int c = 1; c <= static_cast<int>(errc::disconnected); ++c) {
         CHECK(wire_errc(static_cast<std::uint16_t>(c)) == static_cast<errc>(c));
-        CHECK(decode_failure(payload_of(encode_refuse(static_cast<errc>(c), "m"))).code == static_cast<errc>(c));
-        CHECK(decode_response(payload_of(encode_error(1, static_cast<errc>(c), "m"))).code == static_cast<errc>(c));
+        CHECK(decode_failure(payload_of(encode_refuse(static_cast<errc>(c), "m"))).code ==
+              static_cast<errc>(c));
+        CHECK(decode_response(payload_of(encode_error(1, static_cast<errc>(c), "m"))).code ==
+              static_cast<errc>(c));
     }
     for (const int c : {0, 19, 999, 0xFFFF}) {
         CHECK(wire_errc(static_cast<std::uint16_t>(c)) == errc::protocol_error);
-        CHECK(decode_failure(payload_of(encode_goodbye(static_cast<errc>(c), "m"))).code == errc::protocol_error);
+        CHECK(decode_failure(payload_of(encode_goodbye(static_cast<errc>(c), "m"))).code ==
+              errc::protocol_error);
         const binary p = payload_of(encode_error(1, static_cast<errc>(c), "m"));
         const auto e = decode_response(p);
         CHECK(e.code == errc::protocol_error);
@@ -437,14 +461,20 @@ TEST_CASE("every decoder refuses a payload truncated at every offset") {
     const auto refused = [](auto decode, const binary& full) {
         for (const auto& part : prefixes(full)) {
             if (part.empty()) continue;
-            CHECK_MESSAGE(thrown([&] { decode(part); }) == errc::protocol_error, "prefix of " << part.size());
+            CHECK_MESSAGE(thrown([&] { decode(part); }) == errc::protocol_error,
+                          "prefix of " << part.size());
         }
     };
-    refused([](const binary& p) { (void)decode_hello(p); }, payload_of(encode_hello(sample_hello())));
-    refused([](const binary& p) { (void)decode_welcome(p); }, payload_of(encode_welcome(sample_welcome())));
-    refused([](const binary& p) { (void)decode_failure(p); }, payload_of(encode_refuse(errc::undef, "msg")));
-    refused([](const binary& p) { (void)decode_failure(p); }, payload_of(encode_goodbye(errc::stopped, "msg")));
-    refused([](const binary& p) { (void)decode_response(p); }, payload_of(encode_error(9, errc::undef, "msg")));
+    refused([](const binary& p) { (void)decode_hello(p); },
+            payload_of(encode_hello(sample_hello())));
+    refused([](const binary& p) { (void)decode_welcome(p); },
+            payload_of(encode_welcome(sample_welcome())));
+    refused([](const binary& p) { (void)decode_failure(p); },
+            payload_of(encode_refuse(errc::undef, "msg")));
+    refused([](const binary& p) { (void)decode_failure(p); },
+            payload_of(encode_goodbye(errc::stopped, "msg")));
+    refused([](const binary& p) { (void)decode_response(p); },
+            payload_of(encode_error(9, errc::undef, "msg")));
 
     // A request's header is checked by decode_request, its argument list by
     // from_binary when the handler runs: together they refuse every prefix.
@@ -472,9 +502,12 @@ TEST_CASE("decoders refuse an empty payload") {
         CHECK(thrown([&] { (void)decode_request(empty); }) == errc::protocol_error);
         CHECK(thrown([&] { (void)decode_response(empty); }) == errc::protocol_error);
         const auto kind = static_cast<msg>(backing[0]);
-        if (kind == msg::hello) CHECK(thrown([&] { (void)decode_hello(empty); }) == errc::protocol_error);
-        if (kind == msg::welcome) CHECK(thrown([&] { (void)decode_welcome(empty); }) == errc::protocol_error);
-        if (kind == msg::refuse) CHECK(thrown([&] { (void)decode_failure(empty); }) == errc::protocol_error);
+        if (kind == msg::hello)
+            CHECK(thrown([&] { (void)decode_hello(empty); }) == errc::protocol_error);
+        if (kind == msg::welcome)
+            CHECK(thrown([&] { (void)decode_welcome(empty); }) == errc::protocol_error);
+        if (kind == msg::refuse)
+            CHECK(thrown([&] { (void)decode_failure(empty); }) == errc::protocol_error);
     }
 }
 
@@ -495,43 +528,55 @@ TEST_CASE("hello: bad magic is refused") {
     }
     // An HTTP request is not a hello either.
     const std::string http = "\x01GET / HTTP/1.1\r\n\r\n";
-    CHECK(thrown([&] { (void)decode_hello(binary(http.begin(), http.end())); }) == errc::protocol_error);
+    CHECK(thrown([&] { (void)decode_hello(binary(http.begin(), http.end())); }) ==
+          errc::protocol_error);
 }
 
 TEST_CASE("invalid UTF-8 in names and messages is refused") {
-    for (const std::string bad : {"\xff", "a\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "caf\xc3"}) {
+    for (const std::string bad :
+         {"\xff", "a\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "caf\xc3"}) {
         CAPTURE(bad);
         hello h = sample_hello();
         h.node = bad;
-        CHECK(thrown([&] { (void)decode_hello(payload_of(encode_hello(h))); }) == errc::protocol_error);
+        CHECK(thrown([&] { (void)decode_hello(payload_of(encode_hello(h))); }) ==
+              errc::protocol_error);
         h = sample_hello();
         h.name = bad;
-        CHECK(thrown([&] { (void)decode_hello(payload_of(encode_hello(h))); }) == errc::protocol_error);
+        CHECK(thrown([&] { (void)decode_hello(payload_of(encode_hello(h))); }) ==
+              errc::protocol_error);
 
         welcome w = sample_welcome();
         w.node = bad;
-        CHECK(thrown([&] { (void)decode_welcome(payload_of(encode_welcome(w))); }) == errc::protocol_error);
+        CHECK(thrown([&] { (void)decode_welcome(payload_of(encode_welcome(w))); }) ==
+              errc::protocol_error);
         w = sample_welcome();
         w.name = bad;
-        CHECK(thrown([&] { (void)decode_welcome(payload_of(encode_welcome(w))); }) == errc::protocol_error);
+        CHECK(thrown([&] { (void)decode_welcome(payload_of(encode_welcome(w))); }) ==
+              errc::protocol_error);
 
-        CHECK(thrown([&] { (void)decode_failure(payload_of(encode_refuse(errc::undef, bad))); }) ==
-              errc::protocol_error);
-        CHECK(thrown([&] { (void)decode_response(payload_of(encode_error(1, errc::undef, bad))); }) ==
-              errc::protocol_error);
-        CHECK(thrown([&] { (void)decode_request(payload_of(encode_request(1, {bad, "f", {}}, four_mib))); }) ==
-              errc::protocol_error);
-        CHECK(thrown([&] { (void)decode_request(payload_of(encode_request(0, {"m", bad, {}}, four_mib))); }) ==
-              errc::protocol_error);
+        // Built by hand: what matters is what the decoder does with such bytes.
+        const binary refuse = hand_built(msg::refuse, [&](writer& w) {
+            w.u16(static_cast<std::uint16_t>(errc::undef));
+            w.str(bad);
+        });
+        CHECK(thrown([&] { (void)decode_failure(refuse); }) == errc::protocol_error);
+        const binary error = hand_built(msg::error, [&](writer& w) {
+            w.varint(1);
+            w.u16(static_cast<std::uint16_t>(errc::undef));
+            w.str(bad);
+        });
+        CHECK(thrown([&] { (void)decode_response(error); }) == errc::protocol_error);
+        CHECK(thrown([&] {
+                  (void)decode_request(payload_of(encode_request(1, {bad, "f", {}}, four_mib)));
+              }) == errc::protocol_error);
+        CHECK(thrown([&] {
+                  (void)decode_request(payload_of(encode_request(0, {"m", bad, {}}, four_mib)));
+              }) == errc::protocol_error);
     }
 }
 
 TEST_CASE("requests: call id 0, args that are not a list, counts larger than the bytes") {
-    const auto build = [](msg kind, auto&& body) {
-        frame_builder f(kind);
-        body(f.out());
-        return payload_of(std::move(f).finish(four_mib));
-    };
+    const auto build = [](msg kind, auto&& body) { return hand_built(kind, body); };
     const binary id0 = build(msg::call, [](writer& w) {
         w.varint(0);
         w.short_str("m");
@@ -581,13 +626,16 @@ TEST_CASE("requests: call id 0, args that are not a list, counts larger than the
     // Trailing bytes after the list are refused with the arguments.
     binary trailing = payload_of(encode_request(1, {"m", "f", {1}}, four_mib));
     trailing.push_back(0);
-    CHECK(thrown([&] { (void)from_binary(decode_request(trailing).args); }) == errc::protocol_error);
+    CHECK(thrown([&] { (void)from_binary(decode_request(trailing).args); }) ==
+          errc::protocol_error);
 
     // A varint id of 11 bytes, and one overflowing 64 bits.
     binary long_id{static_cast<std::uint8_t>(msg::call)};
     long_id.insert(long_id.end(), 11, 0x80);
     CHECK(thrown([&] { (void)decode_request(long_id); }) == errc::protocol_error);
-    binary overflow{static_cast<std::uint8_t>(msg::call), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02};
+    binary overflow{static_cast<std::uint8_t>(msg::call)};
+    overflow.insert(overflow.end(), 9, 0xFF);  // 63 bits of ones, then a 10th byte of 2
+    overflow.push_back(0x02);
     CHECK(thrown([&] { (void)decode_request(overflow); }) == errc::protocol_error);
 
     // Nesting past max_term_depth inside the arguments.
@@ -623,7 +671,8 @@ TEST_CASE("responses: malformed errors and replies") {
     const binary nan{static_cast<std::uint8_t>(msg::reply), 1, 2, 0, 0, 0, 0, 0, 0, 0xF8, 0x7F};
     CHECK(thrown([&] { (void)from_binary(decode_response(nan).value); }) == errc::protocol_error);
     const binary unknown_tag{static_cast<std::uint8_t>(msg::reply), 1, 42, 0};
-    CHECK(thrown([&] { (void)from_binary(decode_response(unknown_tag).value); }) == errc::protocol_error);
+    CHECK(thrown([&] { (void)from_binary(decode_response(unknown_tag).value); }) ==
+          errc::protocol_error);
 }
 
 TEST_CASE("messages cut to their limit stay valid UTF-8") {
@@ -631,7 +680,8 @@ TEST_CASE("messages cut to their limit stay valid UTF-8") {
     // Cutting inside a multi-byte character must not make the peer refuse the
     // whole frame as invalid UTF-8 (it would close the connection instead of
     // reporting the error).
-    const std::string refuse_message = std::string(1023, 'a') + "\xc3\xa9tranger";  // "é" spans 1023..1024
+    const std::string refuse_message =
+        std::string(1023, 'a') + "\xc3\xa9tranger";  // "é" spans 1023..1024
     const binary refuse = payload_of(encode_refuse(errc::name_conflict, refuse_message));
     const auto ec = thrown([&] { (void)decode_failure(refuse); });
     CHECK(ec == std::error_code{});
@@ -641,9 +691,11 @@ TEST_CASE("messages cut to their limit stay valid UTF-8") {
         CHECK(f.message.starts_with(std::string(1023, 'a')));
     }
 
-    const std::string error_message = std::string(65535, 'b') + "\xe2\x82\xac";  // "€" spans 65535..65537
-    CHECK(thrown([&] { (void)decode_response(payload_of(encode_error(1, errc::exception, error_message))); }) ==
-          std::error_code{});
+    const std::string error_message =
+        std::string(65535, 'b') + "\xe2\x82\xac";  // "€" spans 65535..65537
+    CHECK(thrown([&] {
+              (void)decode_response(payload_of(encode_error(1, errc::exception, error_message)));
+          }) == std::error_code{});
 }
 
 TEST_CASE("an error frame fits under the smallest frame limit") {
@@ -658,8 +710,9 @@ TEST_CASE("error messages that are not UTF-8 still arrive as errors") {
     // binary blob); the error frame carrying it must still decode on the
     // other side, or the caller's whole connection is closed.
     const std::string latin1 = "cannot open /tmp/caf\xe9";
-    CHECK(thrown([&] { (void)decode_response(payload_of(encode_error(1, errc::exception, latin1))); }) ==
-          std::error_code{});
+    CHECK(thrown([&] {
+              (void)decode_response(payload_of(encode_error(1, errc::exception, latin1)));
+          }) == std::error_code{});
 }
 
 TEST_CASE("pseudo-random garbage either decodes or throws rot::error") {
@@ -682,9 +735,15 @@ TEST_CASE("valid messages with random bytes changed either decode or throw rot::
         const std::size_t flips = 1 + r.below(4);
         for (std::size_t i = 0; i < flips; ++i) {
             switch (r.below(3)) {
-                case 0: p[r.below(p.size())] = static_cast<std::uint8_t>(r.next()); break;
-                case 1: p[r.below(p.size())] ^= static_cast<std::uint8_t>(1u << r.below(8)); break;
-                default: p.resize(1 + r.below(p.size())); break;
+                case 0:
+                    p[r.below(p.size())] = static_cast<std::uint8_t>(r.next());
+                    break;
+                case 1:
+                    p[r.below(p.size())] ^= static_cast<std::uint8_t>(1u << r.below(8));
+                    break;
+                default:
+                    p.resize(1 + r.below(p.size()));
+                    break;
             }
         }
         CAPTURE(seed);
@@ -697,7 +756,8 @@ TEST_CASE("valid messages with random bytes changed either decode or throw rot::
         for (int i = 0; i < 64; ++i) {
             std::span<const std::uint8_t> payload;
             std::size_t size = 0;
-            if (parse_frame(rest, handshake_max_frame, payload, size) != frame_status::complete) break;
+            if (parse_frame(rest, handshake_max_frame, payload, size) != frame_status::complete)
+                break;
             REQUIRE(size <= rest.size());
             decode_everything(payload);
             rest = rest.subspan(size);

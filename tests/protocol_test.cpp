@@ -30,7 +30,9 @@ asio::io_context& raw_io() {
     return io;
 }
 
-tcp::endpoint loopback(std::uint16_t port) { return {asio::ip::make_address("127.0.0.1"), port}; }
+tcp::endpoint loopback(std::uint16_t port) {
+    return {asio::ip::make_address("127.0.0.1"), port};
+}
 
 connect_options dial(std::string name, std::uint16_t port) {
     connect_options o;
@@ -42,7 +44,8 @@ connect_options dial(std::string name, std::uint16_t port) {
 /// Waits until `fd` is readable (or hung up); false at the deadline.
 bool wait_readable(int fd, std::chrono::steady_clock::time_point deadline) {
     for (;;) {
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left <= 0ms) return false;
         pollfd p{fd, POLLIN, 0};
         const int n = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -61,9 +64,12 @@ struct incoming {
 
 std::ostream& operator<<(std::ostream& os, const incoming& in) {
     switch (in.what) {
-        case incoming::frame: return os << "frame of kind " << (in.payload.empty() ? -1 : int(in.payload[0]));
-        case incoming::closed: return os << "closed";
-        case incoming::timed_out: return os << "timed out";
+        case incoming::frame:
+            return os << "frame of kind " << (in.payload.empty() ? -1 : int(in.payload[0]));
+        case incoming::closed:
+            return os << "closed";
+        case incoming::timed_out:
+            return os << "timed out";
     }
     return os;
 }
@@ -87,7 +93,7 @@ response to_response(const incoming& in) {
 
 /// A TCP socket speaking frames synchronously.
 class frame_socket {
-public:
+  public:
     explicit frame_socket(tcp::socket s) : s_(std::move(s)) { s_.set_option(tcp::no_delay(true)); }
 
     /// Writes all of `bytes`; the error (if the peer is gone) is returned, not thrown.
@@ -96,9 +102,7 @@ public:
         asio::write(s_, asio::buffer(bytes), ec);
         return ec;
     }
-    std::error_code send(std::string_view text) {
-        return send(binary(text.begin(), text.end()));
-    }
+    std::error_code send(std::string_view text) { return send(binary(text.begin(), text.end())); }
     /// Sends `bytes` one write per byte.
     std::error_code send_bytewise(const binary& bytes) {
         for (const std::uint8_t b : bytes)
@@ -140,10 +144,12 @@ public:
     /// True if the peer closes within `limit`, after at most one goodbye
     /// frame, whose code must then be `goodbye_code`. With no goodbye_code no
     /// frame at all may arrive first.
-    bool closes(std::optional<errc> goodbye_code = std::nullopt, std::chrono::milliseconds limit = read_limit) {
+    bool closes(std::optional<errc> goodbye_code = std::nullopt,
+                std::chrono::milliseconds limit = read_limit) {
         incoming in = read(limit);
         if (in.what == incoming::frame) {
-            REQUIRE_MESSAGE(goodbye_code.has_value(), "unexpected frame of kind " << int(in.payload[0]));
+            REQUIRE_MESSAGE(goodbye_code.has_value(),
+                            "unexpected frame of kind " << int(in.payload[0]));
             REQUIRE(in.kind() == msg::goodbye);
             CHECK(decode_failure(in.payload).code == *goodbye_code);
             in = read(limit);
@@ -154,12 +160,22 @@ public:
 
     tcp::socket& socket() noexcept { return s_; }
 
-private:
+  private:
     tcp::socket s_;
     binary buf_;
 };
 
-hello raw_hello(std::string name, std::uint64_t incarnation = 1, std::uint16_t min = 1, std::uint16_t max = 1) {
+/// A frame around a payload written by hand.
+binary framed(const binary& payload) {
+    const auto n = static_cast<std::uint32_t>(payload.size());
+    binary frame{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                 static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+    frame.insert(frame.end(), payload.begin(), payload.end());
+    return frame;
+}
+
+hello raw_hello(std::string name, std::uint64_t incarnation = 1, std::uint16_t min = 1,
+                std::uint16_t max = 1) {
     hello h;
     h.min_version = min;
     h.max_version = max;
@@ -172,7 +188,7 @@ hello raw_hello(std::string name, std::uint64_t incarnation = 1, std::uint16_t m
 
 /// A hand-written client: connects, and speaks only when told to.
 class raw_client : public frame_socket {
-public:
+  public:
     explicit raw_client(std::uint16_t port) : frame_socket(connect(port)) {}
 
     /// Says hello and expects the welcome.
@@ -190,7 +206,7 @@ public:
         return read_response();
     }
 
-private:
+  private:
     static tcp::socket connect(std::uint16_t port) {
         tcp::socket s(raw_io());
         s.connect(loopback(port));
@@ -205,7 +221,8 @@ struct served_node {
     node good{test_node("good_node")};
     std::uint16_t port = 0;
 
-    explicit served_node(node_options options = test_node("server"), server_options server = test_server("srv"))
+    explicit served_node(node_options options = test_node("server"),
+                         server_options server = test_server("srv"))
         : srv(std::move(options)) {
         srv.module("math")
             .def("add", [](std::int64_t a, std::int64_t b) { return a + b; })
@@ -224,7 +241,7 @@ struct served_node {
 /// A fake rot server on 127.0.0.1 running `script` for its first connection
 /// on its own thread; it records the hello it was sent.
 class fake_server {
-public:
+  public:
     using script_t = std::function<void(frame_socket&, const hello&)>;
 
     explicit fake_server(script_t script) : acceptor_(raw_io(), loopback(0)) {
@@ -241,16 +258,18 @@ public:
     std::optional<hello> got_hello;
     bool peer_closed = false;
 
-private:
+  private:
     void run(const script_t& script) {
-        if (!wait_readable(acceptor_.native_handle(), std::chrono::steady_clock::now() + 5s)) return;
+        if (!wait_readable(acceptor_.native_handle(), std::chrono::steady_clock::now() + 5s))
+            return;
         tcp::socket s(raw_io());
         std::error_code ec;
         acceptor_.accept(s, ec);
         if (ec) return;
         frame_socket peer(std::move(s));
         const incoming in = peer.read();
-        if (in.what != incoming::frame || in.payload[0] != static_cast<std::uint8_t>(msg::hello)) return;
+        if (in.what != incoming::frame || in.payload[0] != static_cast<std::uint8_t>(msg::hello))
+            return;
         try {
             got_hello = decode_hello(in.payload);
         } catch (const rot::error&) {
@@ -356,12 +375,14 @@ TEST_CASE("version mismatch, client side: a welcome choosing version 9 fails the
     node n(test_node("dialer"));
     const auto started = std::chrono::steady_clock::now();
     const auto r = n.try_connect("127.0.0.1", dial("cl", fake.port()), 1);
-    CHECK(std::chrono::steady_clock::now() - started < 1500ms);  // well before connect_timeout (2 s)
+    CHECK(std::chrono::steady_clock::now() - started <
+          1500ms);  // well before connect_timeout (2 s)
     REQUIRE_FALSE(r);
     CHECK(code_of(r.error()) == errc::version_mismatch);
-    CHECK(r.error().message == fmt::format("connect to 127.0.0.1:{}: server chose protocol version 9, "
-                                           "this node speaks 1..1",
-                                           fake.port()));
+    CHECK(r.error().message ==
+          fmt::format("connect to 127.0.0.1:{}: server chose protocol version 9, "
+                      "this node speaks 1..1",
+                      fake.port()));
     CHECK(n.connected().empty());
     fake.join();
     // What the dialer said, byte for byte as decoded.
@@ -383,7 +404,8 @@ TEST_CASE("a refuse frame fails the connect with its code and message") {
     const auto r = n.try_connect("127.0.0.1", dial("cl", fake.port()), 1);
     REQUIRE_FALSE(r);
     CHECK(code_of(r.error()) == errc::name_conflict);
-    CHECK(r.error().message == fmt::format("connect to 127.0.0.1:{}: refused: go away", fake.port()));
+    CHECK(r.error().message ==
+          fmt::format("connect to 127.0.0.1:{}: refused: go away", fake.port()));
     try {
         fake_server again([](frame_socket& peer, const hello&) {
             (void)peer.send(encode_refuse(errc::stopped, "server is stopping"));
@@ -399,7 +421,9 @@ TEST_CASE("a refuse frame fails the connect with its code and message") {
 }
 
 TEST_CASE("a server that is not rot fails the connect at once") {
-    fake_server fake([](frame_socket& peer, const hello&) { (void)peer.send("HTTP/1.1 400 Bad Request\r\n\r\n"); });
+    fake_server fake([](frame_socket& peer, const hello&) {
+        (void)peer.send("HTTP/1.1 400 Bad Request\r\n\r\n");
+    });
     node n(test_node("dialer"));
     const auto started = std::chrono::steady_clock::now();
     const auto r = n.try_connect("127.0.0.1", dial("cl", fake.port()), 1);
@@ -474,8 +498,9 @@ TEST_CASE("HTTP as the first bytes closes the connection") {
 
 TEST_CASE("anything but a hello first closes the connection") {
     served_node s;
-    for (const binary& first : {encode_request(1, {"math", "add", {1, 2}}, max_frame_ceiling),
-                                encode_welcome(welcome{}), binary{0, 0, 0, 0}, binary{0, 0, 0, 1, 0x63}}) {
+    for (const binary& first :
+         {encode_request(1, {"math", "add", {1, 2}}, max_frame_ceiling), encode_welcome(welcome{}),
+          binary{0, 0, 0, 0}, binary{0, 0, 0, 1, 0x63}}) {
         raw_client raw(s.port);
         REQUIRE_FALSE(raw.send(first));
         CHECK(raw.closes());
@@ -503,7 +528,8 @@ TEST_CASE("anything but a hello first closes the connection") {
 
 TEST_CASE("an unknown message kind after the handshake: goodbye(protocol_error), then close") {
     served_node s;
-    for (const std::uint8_t kind : {0, 9, 42, 255, int(msg::hello), int(msg::welcome), int(msg::refuse)}) {
+    for (const std::uint8_t kind :
+         {0, 9, 42, 255, int(msg::hello), int(msg::welcome), int(msg::refuse)}) {
         CAPTURE(int(kind));
         raw_client raw(s.port);
         raw.handshake();
@@ -537,21 +563,19 @@ TEST_CASE("a malformed call header closes the connection with goodbye(protocol_e
     served_node s;
     const std::uint8_t call = static_cast<std::uint8_t>(msg::call);
     const std::vector<binary> payloads{
-        {call},                                      // no id
-        {call, 0},                                   // id 0
-        {call, 1, 16, 'm'},                          // module longer than the frame
-        {call, 1, 1, 'm', 1, 'f'},                   // no argument list
-        {call, 1, 1, 'm', 1, 'f', 4, 0},             // arguments in a tuple
-        {call, 1, 1, 'm', 1, 'f', 6, 0x7F, 1},       // a list of 127 in 1 byte
-        {call, 1, 1, 0xFF, 1, 'f', 6, 0},            // module not UTF-8
+        {call},                                 // no id
+        {call, 0},                              // id 0
+        {call, 1, 16, 'm'},                     // module longer than the frame
+        {call, 1, 1, 'm', 1, 'f'},              // no argument list
+        {call, 1, 1, 'm', 1, 'f', 4, 0},        // arguments in a tuple
+        {call, 1, 1, 'm', 1, 'f', 6, 0x7F, 1},  // a list of 127 in 1 byte
+        {call, 1, 1, 0xFF, 1, 'f', 6, 0},       // module not UTF-8
     };
     for (const binary& p : payloads) {
         CAPTURE(p.size());
         raw_client raw(s.port);
         raw.handshake();
-        binary frame{0, 0, 0, static_cast<std::uint8_t>(p.size())};
-        frame.insert(frame.end(), p.begin(), p.end());
-        REQUIRE_FALSE(raw.send(frame));
+        REQUIRE_FALSE(raw.send(framed(p)));
         CHECK(raw.closes(errc::protocol_error));
     }
     s.good_client_still_served();
@@ -562,8 +586,9 @@ TEST_CASE("malformed arguments get an error reply; the connection stays open") {
     raw_client raw(s.port);
     raw.handshake();
     // math:add/2 by its header; its two "terms" are garbage.
-    const binary bad{0, 0, 0, 17, static_cast<std::uint8_t>(msg::call), 5, 4, 'm', 'a', 't', 'h', 3, 'a', 'd', 'd',
-                     6, 2, 0xFF, 0xFF, 0xFF, 0xFF};
+    const binary bad = framed({static_cast<std::uint8_t>(msg::call), 5,  // call, id 5
+                               4, 'm', 'a', 't', 'h', 3, 'a', 'd', 'd',  // math, add
+                               6, 2, 0xFF, 0xFF, 0xFF, 0xFF});           // list of 2: garbage
     REQUIRE_FALSE(raw.send(bad));
     const response e = raw.read_response();
     CHECK(e.id == 5);
@@ -581,8 +606,9 @@ TEST_CASE("the jail is applied from the header, before the arguments are decoded
     raw_client raw(s.port);
     raw.handshake();
     // {evil, nope, <2 garbage terms>}: the jail and the lookup decide first.
-    const binary bad{0, 0, 0, 17, static_cast<std::uint8_t>(msg::call), 7, 4, 'e', 'v', 'i', 'l', 3, 'n', 'o', 'p',
-                     6, 2, 0xFF, 0xFF, 0xFF, 0xFF};
+    const binary bad = framed({static_cast<std::uint8_t>(msg::call), 7,  // call, id 7
+                               4, 'e', 'v', 'i', 'l', 3, 'n', 'o', 'p',  // evil, nop
+                               6, 2, 0xFF, 0xFF, 0xFF, 0xFF});           // list of 2: garbage
     REQUIRE_FALSE(raw.send(bad));
     const response e = raw.read_response();
     CHECK(e.code == errc::undef);
@@ -624,7 +650,8 @@ TEST_CASE("a hello and a call sent one byte at a time still get their answers") 
     const incoming in = raw.read();
     REQUIRE_MESSAGE(in.what == incoming::frame, in);
     REQUIRE(in.kind() == msg::welcome);
-    REQUIRE_FALSE(raw.send_bytewise(encode_request(1, {"math", "add", {100, 23}}, max_frame_ceiling)));
+    REQUIRE_FALSE(
+        raw.send_bytewise(encode_request(1, {"math", "add", {100, 23}}, max_frame_ceiling)));
     const response r = raw.read_response();
     CHECK(r.id == 1);
     CHECK(r.value == term(123));
@@ -636,7 +663,8 @@ TEST_CASE("ten calls in one write all get replies") {
     raw.handshake();
     binary batch;
     for (std::uint64_t id = 1; id <= 10; ++id) {
-        const binary f = encode_request(id, {"math", "add", {static_cast<std::int64_t>(id), 1000}}, max_frame_ceiling);
+        const binary f = encode_request(id, {"math", "add", {static_cast<std::int64_t>(id), 1000}},
+                                        max_frame_ceiling);
         batch.insert(batch.end(), f.begin(), f.end());
     }
     REQUIRE_FALSE(raw.send(batch));

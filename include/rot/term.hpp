@@ -87,6 +87,8 @@ public:
     [[nodiscard]] static term make_map(map_type entries);
     /// A string from bytes that are already known to be valid UTF-8.
     [[nodiscard]] static term make_string_unchecked(std::string s);
+    /// A string for a message: bytes that are not valid UTF-8 become '?'.
+    [[nodiscard]] static term make_string_lossy(std::string_view s);
 
     [[nodiscard]] kind type() const noexcept { return static_cast<kind>(v_.index()); }
     [[nodiscard]] bool is_atom() const noexcept { return type() == kind::atom; }

@@ -6,10 +6,12 @@
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc
 //       tests/fuzz/frame_fuzz.cpp src/frame.cpp src/codec.cpp src/term.cpp
 //       src/error.cpp src/term_text.cpp -lfmt -o frame_fuzz
-//   mkdir -p /tmp/frame_corpus && ./frame_fuzz -max_total_time=60 /tmp/frame_corpus tests/corpus/frame
+//   mkdir -p /tmp/frame_corpus && ./frame_fuzz -max_total_time=60 /tmp/frame_corpus
+//   tests/corpus/frame
 //
-// (New inputs go to the first directory; keep the committed seeds small.)
-// Built with -DROT_FUZZ_REPLAY and no libFuzzer, main() below replays files.
+// (New inputs go to the first directory; keep the committed seeds small.) In
+// the CMake build, rot_fuzz(frame) replays the corpus as the test frame_corpus
+// (with fuzz/replay_main.cpp) and, with -DROT_FUZZ=ON, builds frame_fuzzer.
 //
 // The seeds in tests/corpus/frame are frames as they appear on the wire.
 
@@ -38,7 +40,9 @@ void check(bool ok, const char* what) {
     if (!ok) finding(what);
 }
 
-binary payload_of(const binary& frame) { return binary(frame.begin() + frame_header_bytes, frame.end()); }
+binary payload_of(const binary& frame) {
+    return binary(frame.begin() + frame_header_bytes, frame.end());
+}
 
 template <class F>
 void guarded(F&& f) {
@@ -58,16 +62,18 @@ void decode_all(std::span<const std::uint8_t> p) {
     guarded([&] {
         const hello h = decode_hello(p);
         const hello again = decode_hello(payload_of(encode_hello(h)));
-        check(again.min_version == h.min_version && again.max_version == h.max_version && again.flags == h.flags &&
-                  again.max_frame == h.max_frame && again.incarnation == h.incarnation && again.node == h.node &&
+        check(again.min_version == h.min_version && again.max_version == h.max_version &&
+                  again.flags == h.flags && again.max_frame == h.max_frame &&
+                  again.incarnation == h.incarnation && again.node == h.node &&
                   again.name == h.name,
               "hello does not round-trip");
     });
     guarded([&] {
         const welcome w = decode_welcome(p);
         const welcome again = decode_welcome(payload_of(encode_welcome(w)));
-        check(again.version == w.version && again.flags == w.flags && again.max_frame == w.max_frame &&
-                  again.incarnation == w.incarnation && again.node == w.node && again.name == w.name,
+        check(again.version == w.version && again.flags == w.flags &&
+                  again.max_frame == w.max_frame && again.incarnation == w.incarnation &&
+                  again.node == w.node && again.name == w.name,
               "welcome does not round-trip");
     });
     guarded([&] {
@@ -75,19 +81,22 @@ void decode_all(std::span<const std::uint8_t> p) {
         // Messages over 1024 bytes are cut by encode_refuse (possibly inside a
         // character: see frame_test "messages cut to their limit stay valid UTF-8").
         if (f.message.size() > 1024) return;
-        const failure again = decode_failure(payload_of(encode_refuse(static_cast<errc>(f.code.value()), f.message)));
+        const failure again =
+            decode_failure(payload_of(encode_refuse(static_cast<errc>(f.code.value()), f.message)));
         check(again.code == f.code && again.message == f.message, "refuse does not round-trip");
     });
     guarded([&] {
         const request_view v = decode_request(p);
         const term args = from_binary(v.args);
-        check(args.is_list() && args.as_list().size() == v.arity, "request arity differs from its argument list");
-        if (v.module.empty() && v.function.empty()) return;  // mfa needs a function to be meaningful
+        check(args.is_list() && args.as_list().size() == v.arity,
+              "request arity differs from its argument list");
+        if (v.module.empty() && v.function.empty())
+            return;  // mfa needs a function to be meaningful
         const mfa m(std::string(v.module), std::string(v.function), args.as_list());
         const binary again = payload_of(encode_request(v.id, m, max_frame_ceiling));
         const request_view w = decode_request(again);
-        check(w.id == v.id && w.module == v.module && w.function == v.function && w.arity == v.arity &&
-                  from_binary(w.args) == args,
+        check(w.id == v.id && w.module == v.module && w.function == v.function &&
+                  w.arity == v.arity && from_binary(w.args) == args,
               "request does not round-trip");
     });
     guarded([&] {
@@ -96,7 +105,8 @@ void decode_all(std::span<const std::uint8_t> p) {
             const term value = from_binary(v.value);
             const binary again = payload_of(encode_reply(v.id, value, max_frame_ceiling));
             const response_view w = decode_response(again);
-            check(w.ok && w.id == v.id && from_binary(w.value) == value, "reply does not round-trip");
+            check(w.ok && w.id == v.id && from_binary(w.value) == value,
+                  "reply does not round-trip");
         } else {
             check(v.code.category() == rot::category(), "error code outside rot's category");
         }
@@ -125,34 +135,3 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     decode_all(in);
     return 0;
 }
-
-#ifdef ROT_FUZZ_REPLAY
-// Without libFuzzer: replays the files and directories named on the command
-// line (the corpus), so the seeds and any saved crash run as an ordinary test.
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <vector>
-
-int main(int argc, char** argv) {
-    namespace fs = std::filesystem;
-    std::size_t replayed = 0;
-    const auto replay = [&](const fs::path& file) {
-        std::ifstream in(file, std::ios::binary);
-        const std::vector<char> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-        LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
-        ++replayed;
-    };
-    for (int i = 1; i < argc; ++i) {
-        const fs::path p(argv[i]);
-        if (fs::is_directory(p)) {
-            for (const auto& e : fs::directory_iterator(p))
-                if (e.is_regular_file()) replay(e.path());
-        } else {
-            replay(p);
-        }
-    }
-    std::printf("frame_fuzz: replayed %zu inputs\n", replayed);
-    return replayed > 0 ? 0 : 1;
-}
-#endif
