@@ -96,7 +96,7 @@ result<registry::target> registry::resolve(std::string_view jail, std::string_vi
     return target{std::move(fn), m};
 }
 
-result<term> registry::invoke(const native_function& fn, std::span<const term> args,
+result<term> registry::invoke(const native_function& fn, std::span<term> args,
                               std::string_view module, std::string_view function) {
     const auto where = [&] { return fmt::format("{}:{}/{}", module, function, args.size()); };
     try {

@@ -46,7 +46,7 @@ public:
 
     /// Runs fn on decoded arguments; a handler's exception becomes a failure
     /// naming module:function/arity.
-    [[nodiscard]] static result<term> invoke(const native_function& fn, std::span<const term> args,
+    [[nodiscard]] static result<term> invoke(const native_function& fn, std::span<term> args,
                                              std::string_view module, std::string_view function);
 
 private:

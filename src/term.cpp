@@ -148,6 +148,10 @@ const binary& term::as_binary() const {
     if (const auto* b = std::get_if<binary>(&v_)) return *b;
     wrong_kind(kind::binary);
 }
+binary term::take_binary() && {
+    if (auto* b = std::get_if<binary>(&v_)) return std::move(*b);
+    wrong_kind(kind::binary);
+}
 const term::list_type& term::as_list() const {
     if (const auto* l = std::get_if<list_type>(&v_)) return *l;
     wrong_kind(kind::list);

@@ -95,3 +95,24 @@ TEST_CASE_FIXTURE(fixture, "definitions are checked") {
     reg.add_module("empty");
     CHECK(reg.exports("empty")->empty());
 }
+
+TEST_CASE("arguments bind without copies where they can") {
+    registry reg;
+    const std::uint8_t* seen = nullptr;
+    module_builder m(reg, "m");
+    m.def("peek", [&](const binary& b) { seen = b.data(); return b.size(); })
+        .def("keep", [&](binary b) { seen = b.data(); return b; })
+        .def("same", [](const term& t) { return t; });
+    std::vector<term> args{binary(1000, 7)};
+    const auto* original = args[0].as_binary().data();
+    auto t = reg.resolve("", "m", "peek", 1);
+    CHECK(registry::invoke(*t->fn, args, "m", "peek").value() == term(1000));
+    CHECK(seen == original);  // bound to the decoded argument itself
+    t = reg.resolve("", "m", "keep", 1);
+    const term kept = registry::invoke(*t->fn, args, "m", "keep").value();
+    CHECK(seen == original);  // moved in...
+    CHECK(kept.as_binary().data() == original);  // ...and out
+    std::vector<term> wrong{atom("x")};
+    const auto r = registry::invoke(*t->fn, wrong, "m", "keep");
+    CHECK(r.error().message == "bad argument in m:keep/1: argument 1: expected binary, got atom x");
+}

@@ -18,8 +18,9 @@ namespace rot {
 namespace detail {
 class registry;
 
-/// A registered function after type erasure: takes exactly `arity` arguments.
-using native_function = std::function<term(std::span<const term> args)>;
+/// A registered function after type erasure: takes exactly `arity` arguments,
+/// which it may move from.
+using native_function = std::function<term(std::span<term> args)>;
 
 template <class F>
 struct signature : signature<decltype(&F::operator())> {};
@@ -41,16 +42,27 @@ struct signature<R (C::*)(A...) noexcept> : signature<R (*)(A...)> {};
 template <class R, class... A>
 struct signature<R (*)(A...) noexcept> : signature<R (*)(A...)> {};
 
-/// Converts argument i, rethrowing a badarg with the argument's position.
-template <class T>
-std::remove_cvref_t<T> argument(std::span<const term> args, std::size_t i);
-
 [[noreturn]] void rethrow_badarg_at(std::size_t i, const rot::error& e);
 
-template <class T>
-std::remove_cvref_t<T> argument(std::span<const term> args, std::size_t i) {
+/// Argument i as parameter type A. Decoded arguments belong to the call, so
+/// by-value parameters are moved out of them, and `const term&` / `const
+/// binary&` parameters bind to them without a copy. A conversion failure is
+/// a badarg naming the argument's position.
+template <class A>
+decltype(auto) argument(std::span<term> args, std::size_t i) {
+    using T = std::remove_cvref_t<A>;
+    constexpr bool by_const_ref = std::is_lvalue_reference_v<A> && std::is_const_v<std::remove_reference_t<A>>;
     try {
-        return convert<std::remove_cvref_t<T>>::from_term(args[i]);
+        if constexpr (std::is_same_v<T, term>) {
+            if constexpr (by_const_ref) return static_cast<const term&>(args[i]);
+            else return T(std::move(args[i]));
+        } else if constexpr (std::is_same_v<T, binary> && by_const_ref) {
+            return static_cast<const binary&>(args[i].as_binary());
+        } else if constexpr (std::is_same_v<T, binary>) {
+            return T(std::move(args[i]).take_binary());
+        } else {
+            return T(convert<T>::from_term(args[i]));
+        }
     } catch (const rot::error& e) {
         rethrow_badarg_at(i, e);
     }
@@ -58,7 +70,7 @@ std::remove_cvref_t<T> argument(std::span<const term> args, std::size_t i) {
 
 template <class F, class R, class... A, std::size_t... I>
 native_function wrap(F f, std::index_sequence<I...>) {
-    return [f = std::move(f)](std::span<const term> args) mutable -> term {
+    return [f = std::move(f)](std::span<term> args) mutable -> term {
         if constexpr (std::is_void_v<R>) {
             f(argument<A>(args, I)...);
             return term(atom("ok"));
@@ -90,7 +102,7 @@ public:
                               std::forward<F>(f), static_cast<args*>(nullptr)));
     }
 
-    /// Exports a function taking its arguments as terms.
+    /// Exports a function taking its arguments as terms (which it may move from).
     module_builder& def_native(std::string_view function, std::size_t arity,
                                detail::native_function fn);
 

@@ -109,6 +109,8 @@ public:
     [[nodiscard]] double as_float() const;  ///< Integers convert too.
     [[nodiscard]] const std::string& as_string() const;
     [[nodiscard]] const binary& as_binary() const;
+    /// Moves the bytes out (the term keeps an empty binary); badarg if not a binary.
+    [[nodiscard]] binary take_binary() &&;
     [[nodiscard]] const list_type& as_list() const;
     [[nodiscard]] list_type& as_list();
     [[nodiscard]] const tuple_type& as_tuple() const;
