@@ -229,6 +229,11 @@ void connection::on_read(std::error_code ec, std::size_t n) {
 }
 
 void connection::process_buffer() {
+    in_batch_ = true;
+    struct end_batch {
+        connection* c;
+        ~end_batch() { c->flush_batch(); }
+    } at_end{this};
     while ((state_ == state::handshake || state_ == state::open) && !read_paused_) {
         std::span<const std::uint8_t> payload;
         std::size_t size = 0;
@@ -450,9 +455,22 @@ void connection::send(binary frame) {
         if (write_closed_) return;
         write_queue_.push_back(std::move(frame));
         if (writing_) return;
+        // Sent while handling a read batch (an inline handler's reply, a call
+        // made from a completion): flush_batch() writes them all at once.
+        if (strand_.running_in_this_thread() && in_batch_) return;
         writing_ = true;
     }
     asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
+}
+
+void connection::flush_batch() {
+    in_batch_ = false;
+    {
+        std::lock_guard lock(write_mutex_);
+        if (writing_ || write_queue_.empty()) return;
+        writing_ = true;
+    }
+    write_queued();
 }
 
 void connection::write_queued() {
@@ -526,12 +544,14 @@ void connection::close(errc code, std::string message, bool goodbye) {
     asio::dispatch(strand_, [self = shared_from_this()] {
         if (self->state_ == state::closed) return;
         self->state_ = state::closing;
-        bool flushing;
+        // Frames still queued (a refuse, a goodbye, replies of this batch) go out first.
+        bool start = false;
         {
             std::lock_guard lock(self->write_mutex_);
-            flushing = self->writing_;
+            if (!self->writing_ && !self->write_queue_.empty()) self->writing_ = start = true;
+            if (!self->writing_) return self->finish_close();
         }
-        if (!flushing) return self->finish_close();
+        if (start) self->write_queued();
         self->timer_.expires_after(flush_limit);
         self->timer_.async_wait([self](std::error_code ec) {
             if (!ec) self->finish_close();

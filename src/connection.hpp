@@ -79,6 +79,7 @@ private:
     void finish_dial(result<std::string> r);
 
     void send(binary frame);
+    void flush_batch();
     void write_queued();
     void on_write(std::error_code ec);
     void finish_close();
@@ -98,6 +99,8 @@ private:
     std::size_t rend_ = 0;
     bool read_paused_ = false;
     bool reading_ = false;
+    /// Frames of one read are being handled: what they send is written once, at the end.
+    bool in_batch_ = false;
 
     // Fixed once the handshake is done (before calls can start).
     std::string peer_name_;

@@ -468,14 +468,19 @@ result<void> node::try_cast(std::string_view peer, const mfa& request) noexcept 
 
 void node::async_call_erased(std::string_view peer, const mfa& request, std::chrono::milliseconds timeout,
                              std::unique_ptr<detail::completion> done) {
+    // Failures known at once complete later: a handler never runs inside async_call.
+    const auto fail_later = [this](std::unique_ptr<detail::completion> d, const failure& f) {
+        asio::post(impl_->io, [d = std::move(d), f] { d->complete(f.code, term::make_string_lossy(f.message)); });
+    };
     auto conn = impl_->pick(peer);
-    if (!conn) {
-        const auto f = not_connected(peer);
-        return done->complete(f.code, term::make_string_lossy(f.message));
-    }
+    if (!conn) return fail_later(std::move(done), not_connected(peer));
     auto call = std::make_shared<timed_call>(std::move(done), conn->strand());
     const auto id = conn->start_call(request, call);
-    if (!id) return call->complete(id.code(), term::make_string_lossy(id.error().message));
+    if (!id) {
+        const failure f = id.error();
+        asio::post(impl_->io, [call, f] { call->complete(f.code, term::make_string_lossy(f.message)); });
+        return;
+    }
     call->arm(std::move(conn), *id, timeout, std::string(peer));
 }
 

@@ -4,12 +4,14 @@
 // On failure the term is a string holding the message (e.g. the remote
 // "undefined function math:add/3"). The handler runs on its associated
 // executor (default: one of the node's I/O threads), never inside async_call.
+// A handler on the node's I/O threads must not block (no synchronous call()).
 
 #include <rot/node.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 
@@ -25,9 +27,11 @@ public:
     handler_completion(Handler h, const Executor& ex)
         : handler_(std::move(h)), work_(asio::make_work_guard(ex)) {}
 
+    // Never called from inside async_call (the node posts immediate
+    // failures), so the handler may run at once when already on its executor.
     void complete(std::error_code ec, term value) override {
         auto ex = work_.get_executor();
-        asio::post(ex, [h = std::move(handler_), ec, v = std::move(value)]() mutable {
+        asio::dispatch(ex, [h = std::move(handler_), ec, v = std::move(value)]() mutable {
             std::move(h)(ec, std::move(v));
         });
         work_.reset();
