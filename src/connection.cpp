@@ -30,7 +30,12 @@ errc to_errc(std::error_code ec) {
 }  // namespace
 
 connection::connection(node_impl& node, strand_t strand)
-    : node_(node), strand_(std::move(strand)), socket_(strand_), timer_(strand_), state_(state::dialing) {
+    : node_(node),
+      strand_(std::move(strand)),
+      socket_(strand_),
+      timer_(strand_),
+      state_(state::dialing),
+      deadline_timer_(strand_) {
     node_.connection_opened();
 }
 
@@ -40,7 +45,8 @@ connection::connection(node_impl& node, asio::ip::tcp::socket socket, std::share
       socket_(std::move(socket)),
       timer_(strand_),
       server_(std::move(srv)),
-      state_(state::handshake) {
+      state_(state::handshake),
+      deadline_timer_(strand_) {
     node_.connection_opened();
 }
 
@@ -381,7 +387,8 @@ void connection::send_error(std::uint64_t id, errc code, std::string message) {
 
 // --- Calls going out -------------------------------------------------------
 
-result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr<completion> done) {
+result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr<completion> done,
+                                             std::optional<std::chrono::milliseconds> timeout) {
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
     binary frame;
     try {
@@ -389,15 +396,64 @@ result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr
     } catch (const rot::error& e) {
         return e.to_failure();
     }
+    bool arm = false;
     {
         std::lock_guard lock(pending_mutex_);
         if (!accepting_calls_)
             return closing_ ? close_reason_
                             : failure{make_error_code(errc::not_connected), "connection is not open"};
-        pending_.emplace(id, std::move(done));
+        pending_call& p = pending_.emplace(id, pending_call{std::move(done)}).first->second;
+        if (timeout) {
+            p.timeout = *timeout;
+            p.deadline = clock::now() + *timeout;
+            // Calls with equal timeouts end in the order they start, so the
+            // timer rarely needs moving.
+            if (p.deadline < deadline_armed_) {
+                deadline_armed_ = p.deadline;
+                arm = true;
+            }
+        }
     }
     send(std::move(frame));
+    if (arm) asio::post(strand_, [self = shared_from_this()] { self->arm_deadline_timer(); });
     return id;
+}
+
+void connection::arm_deadline_timer() {
+    clock::time_point at;
+    {
+        std::lock_guard lock(pending_mutex_);
+        at = deadline_armed_;
+    }
+    if (at == clock::time_point::max() || state_ == state::closed) return;
+    deadline_timer_.expires_at(at);
+    deadline_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (!ec) self->expire_calls();
+    });
+}
+
+void connection::expire_calls() {
+    std::vector<pending_call> expired;
+    {
+        std::lock_guard lock(pending_mutex_);
+        const auto now = clock::now();
+        auto next = clock::time_point::max();
+        for (auto it = pending_.begin(); it != pending_.end();) {
+            if (it->second.deadline <= now) {
+                expired.push_back(std::move(it->second));
+                it = pending_.erase(it);
+            } else {
+                next = std::min(next, it->second.deadline);
+                ++it;
+            }
+        }
+        deadline_armed_ = next;
+    }
+    for (auto& p : expired)
+        p.done->complete(make_error_code(errc::timeout),
+                         term::make_string_lossy(
+                             fmt::format("no reply from {} within {} ms", peer_name_, p.timeout.count())));
+    arm_deadline_timer();
 }
 
 result<void> connection::cast(const mfa& request) {
@@ -430,7 +486,7 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
         const auto it = pending_.find(v.id);
         // Unknown ids are replies that arrived after their call timed out.
         if (it == pending_.end()) return;
-        done = std::move(it->second);
+        done = std::move(it->second.done);
         pending_.erase(it);
     }
     if (!v.ok) {
@@ -516,7 +572,7 @@ void connection::on_write(std::error_code ec) {
 // --- Closing ---------------------------------------------------------------
 
 void connection::close(errc code, std::string message, bool goodbye) {
-    std::unordered_map<std::uint64_t, std::shared_ptr<completion>> failed;
+    std::unordered_map<std::uint64_t, pending_call> failed;
     bool was_open = false;
     {
         std::lock_guard lock(pending_mutex_);
@@ -527,7 +583,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
         close_reason_ = failure{make_error_code(code), message};
         failed.swap(pending_);
     }
-    for (auto& [id, done] : failed) done->complete(make_error_code(code), term::make_string_lossy(message));
+    for (auto& [id, p] : failed) p.done->complete(make_error_code(code), term::make_string_lossy(message));
     node_.detach(*this, failure{make_error_code(code), message});
     if (server_) server_->forget(this);
     {
@@ -563,6 +619,7 @@ void connection::finish_close() {
     if (state_ == state::closed) return;
     state_ = state::closed;
     timer_.cancel();
+    deadline_timer_.cancel();
     std::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);

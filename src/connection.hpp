@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,8 +45,10 @@ public:
 
     /// Registers `done` under a new id and sends the request. A failure is
     /// returned (and `done` not kept) if the connection is not open or the
-    /// request is too large.
-    [[nodiscard]] result<std::uint64_t> start_call(const mfa& request, std::shared_ptr<completion> done);
+    /// request is too large. With a timeout, the connection fails the call
+    /// with errc::timeout when it passes; without, the caller keeps time.
+    [[nodiscard]] result<std::uint64_t> start_call(const mfa& request, std::shared_ptr<completion> done,
+                                                   std::optional<std::chrono::milliseconds> timeout = {});
     [[nodiscard]] result<void> cast(const mfa& request);
     /// Forgets call `id`; true if it was still pending (the caller then owns its completion).
     bool cancel(std::uint64_t id);
@@ -83,6 +86,8 @@ private:
     void write_queued();
     void on_write(std::error_code ec);
     void finish_close();
+    void arm_deadline_timer();
+    void expire_calls();
     [[nodiscard]] std::size_t frame_limit() const noexcept;
 
     node_impl& node_;
@@ -109,9 +114,18 @@ private:
     std::string remote_address_;
     std::size_t peer_max_frame_ = handshake_max_frame;
 
-    // Pending calls, by id.
+    // Pending calls, by id. Calls with a timeout keep their deadline here and
+    // one timer per connection is armed at the earliest (deadline_armed_).
+    using clock = std::chrono::steady_clock;
+    struct pending_call {
+        std::shared_ptr<completion> done;
+        clock::time_point deadline = clock::time_point::max();
+        std::chrono::milliseconds timeout{0};
+    };
     mutable std::mutex pending_mutex_;
-    std::unordered_map<std::uint64_t, std::shared_ptr<completion>> pending_;
+    std::unordered_map<std::uint64_t, pending_call> pending_;
+    clock::time_point deadline_armed_ = clock::time_point::max();
+    asio::steady_timer deadline_timer_;
     bool accepting_calls_ = false;
     bool closing_ = false;
     failure close_reason_;

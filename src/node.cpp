@@ -345,41 +345,6 @@ private:
     term value_;
 };
 
-// An asynchronous call's deadline: a timer on the connection's strand.
-class timed_call final : public detail::completion, public std::enable_shared_from_this<timed_call> {
-public:
-    timed_call(std::unique_ptr<detail::completion> user, const detail::strand_t& strand)
-        : user_(std::move(user)), timer_(strand) {}
-
-    void arm(std::shared_ptr<detail::connection> conn, std::uint64_t id, std::chrono::milliseconds timeout,
-             std::string peer) {
-        asio::dispatch(timer_.get_executor(), [self = shared_from_this(), conn = std::move(conn), id, timeout,
-                                               peer = std::move(peer)]() mutable {
-            if (self->completed_) return;
-            self->timer_.expires_after(timeout);
-            self->timer_.async_wait([self, conn = std::move(conn), id, timeout, peer](std::error_code ec) {
-                if (ec || !conn->cancel(id)) return;
-                self->complete(make_error_code(errc::timeout),
-                               term::make_string_lossy(
-                                   fmt::format("no reply from {} within {} ms", peer, timeout.count())));
-            });
-        });
-    }
-
-    void complete(std::error_code ec, term value) override {
-        if (auto user = std::exchange(user_, nullptr)) user->complete(ec, std::move(value));
-        asio::dispatch(timer_.get_executor(), [self = shared_from_this()] {
-            self->completed_ = true;
-            self->timer_.cancel();
-        });
-    }
-
-private:
-    std::unique_ptr<detail::completion> user_;
-    asio::steady_timer timer_;
-    bool completed_ = false;  // on the strand
-};
-
 failure not_connected(std::string_view peer) {
     return {make_error_code(errc::not_connected), fmt::format("not connected to {}", peer)};
 }
@@ -474,14 +439,12 @@ void node::async_call_erased(std::string_view peer, const mfa& request, std::chr
     };
     auto conn = impl_->pick(peer);
     if (!conn) return fail_later(std::move(done), not_connected(peer));
-    auto call = std::make_shared<timed_call>(std::move(done), conn->strand());
-    const auto id = conn->start_call(request, call);
+    std::shared_ptr<detail::completion> call(std::move(done));
+    const auto id = conn->start_call(request, call, timeout);
     if (!id) {
         const failure f = id.error();
         asio::post(impl_->io, [call, f] { call->complete(f.code, term::make_string_lossy(f.message)); });
-        return;
     }
-    call->arm(std::move(conn), *id, timeout, std::string(peer));
 }
 
 void node::stop() { impl_->stop(); }
