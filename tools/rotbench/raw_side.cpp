@@ -1,0 +1,428 @@
+// The raw baseline: the same workloads over plain length-prefixed TCP with
+// standalone Asio on one thread and no RPC layer, written the way a careful
+// hand-rolled protocol would be, so that rot's figures have a fair floor.
+//
+// Frame: 4-byte big-endian length, then that many bytes. A request's first
+// byte is its op: 1 = add (two little-endian int64, answered with their sum,
+// 8 bytes), 2 = echo (answered with the rest of the request).
+
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "bench.hpp"
+#include "report.hpp"
+
+namespace rotbench {
+
+namespace {
+
+using asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::uint8_t op_add = 1;
+constexpr std::uint8_t op_echo = 2;
+constexpr std::size_t header_bytes = 4;
+
+void put_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+    const std::uint8_t b[4] = {static_cast<std::uint8_t>(v >> 24),
+                               static_cast<std::uint8_t>(v >> 16),
+                               static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+    out.insert(out.end(), b, b + 4);
+}
+
+std::uint32_t get_be32(const std::uint8_t* p) {
+    return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+void put_le64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint64_t get_le64(const std::uint8_t* p) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+    return v;
+}
+
+void put_add_request(std::vector<std::uint8_t>& out, std::uint64_t seq) {
+    put_be32(out, 17);
+    out.push_back(op_add);
+    put_le64(out, static_cast<std::uint64_t>(add_left(seq)));
+    put_le64(out, static_cast<std::uint64_t>(add_right(seq)));
+}
+
+void put_echo_request(std::vector<std::uint8_t>& out, const payload_maker& payload,
+                      std::uint64_t seq) {
+    put_be32(out, static_cast<std::uint32_t>(1 + payload.size()));
+    out.push_back(op_echo);
+    payload.append(seq, out);
+}
+
+// Bytes read from a socket, handed out one complete frame at a time. The
+// buffer grows to hold the largest frame seen and is then reused, so a steady
+// load allocates nothing; unread bytes move to the front only when the frame
+// being assembled would not fit behind them.
+class frame_reader {
+  public:
+    explicit frame_reader(std::size_t max_frame) : max_frame_(max_frame), buf_(64u << 10) {}
+
+    /// Where the next read may put its bytes.
+    asio::mutable_buffer prepare() {
+        if (begin_ == end_) begin_ = end_ = 0;
+        const std::size_t room = std::max(need_, min_read);
+        if (buf_.size() - begin_ < room) {
+            std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+            if (buf_.size() < room) buf_.resize(2 * room);
+        }
+        return asio::buffer(buf_.data() + end_, buf_.size() - end_);
+    }
+    void commit(std::size_t n) { end_ += n; }
+
+    /// The body of the next complete frame, valid until prepare(); nothing
+    /// when more bytes are needed or the stream is bad().
+    std::optional<std::span<const std::uint8_t>> next() {
+        const std::size_t available = end_ - begin_;
+        need_ = header_bytes;
+        if (available < header_bytes) return std::nullopt;
+        const std::size_t length = get_be32(buf_.data() + begin_);
+        if (length > max_frame_) {
+            bad_ = true;
+            return std::nullopt;
+        }
+        need_ = header_bytes + length;
+        if (available < need_) return std::nullopt;
+        const std::span<const std::uint8_t> body(buf_.data() + begin_ + header_bytes, length);
+        begin_ += need_;
+        need_ = header_bytes;
+        return body;
+    }
+    /// A frame announced more than max_frame bytes.
+    [[nodiscard]] bool bad() const noexcept { return bad_; }
+
+  private:
+    static constexpr std::size_t min_read = 16u << 10;
+    const std::size_t max_frame_;
+    std::vector<std::uint8_t> buf_;
+    std::size_t begin_ = 0, end_ = 0;
+    std::size_t need_ = header_bytes;
+    bool bad_ = false;
+};
+
+// One write in flight at a time; frames produced meanwhile accumulate in
+// `pending` and leave together in the next write. The two buffers swap, so
+// their capacity is reused.
+struct write_queue {
+    std::vector<std::uint8_t> pending;
+    std::vector<std::uint8_t> in_flight;
+    bool busy = false;
+
+    /// True when a write should start now, with in_flight as its bytes.
+    bool begin() {
+        if (busy || pending.empty()) return false;
+        in_flight.swap(pending);
+        pending.clear();
+        busy = true;
+        return true;
+    }
+    void end() {
+        in_flight.clear();
+        busy = false;
+    }
+};
+
+// ---- the server ---------------------------------------------------------------
+
+class session : public std::enable_shared_from_this<session> {
+  public:
+    session(tcp::socket socket, std::size_t max_frame)
+        : socket_(std::move(socket)), in_(max_frame) {}
+
+    void start() {
+        socket_.set_option(tcp::no_delay(true));
+        read();
+    }
+
+  private:
+    // A client that sends without reading its replies stops being read from
+    // once this much is waiting to go out.
+    static constexpr std::size_t backlog_limit = 8u << 20;
+
+    void read() {
+        reading_ = true;
+        socket_.async_read_some(in_.prepare(),
+                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                                    self->on_read(ec, n);
+                                });
+    }
+
+    void on_read(std::error_code ec, std::size_t n) {
+        reading_ = false;
+        if (ec) return close();
+        in_.commit(n);
+        while (const auto body = in_.next()) {
+            if (!answer(*body)) return close();
+        }
+        if (in_.bad()) return close();
+        write();
+        if (out_.pending.size() < backlog_limit) read();
+    }
+
+    // Appends the reply to one request; false for a malformed request.
+    bool answer(std::span<const std::uint8_t> request) {
+        if (request.empty()) return false;
+        auto& out = out_.pending;
+        if (request[0] == op_add) {
+            if (request.size() != 17) return false;
+            put_be32(out, 8);
+            put_le64(out, get_le64(&request[1]) + get_le64(&request[9]));
+            return true;
+        }
+        if (request[0] == op_echo) {
+            put_be32(out, static_cast<std::uint32_t>(request.size() - 1));
+            out.insert(out.end(), request.begin() + 1, request.end());
+            return true;
+        }
+        return false;
+    }
+
+    void write() {
+        if (!out_.begin()) return;
+        asio::async_write(socket_, asio::buffer(out_.in_flight),
+                          [self = shared_from_this()](std::error_code ec, std::size_t) {
+                              self->out_.end();
+                              if (ec) return self->close();
+                              self->write();
+                              if (!self->reading_ && self->socket_.is_open() &&
+                                  self->out_.pending.size() < backlog_limit)
+                                  self->read();
+                          });
+    }
+
+    void close() {
+        std::error_code ignored;
+        socket_.close(ignored);
+    }
+
+    tcp::socket socket_;
+    frame_reader in_;
+    write_queue out_;
+    bool reading_ = false;
+};
+
+void accept_loop(tcp::acceptor& acceptor, std::size_t max_frame) {
+    acceptor.async_accept([&acceptor, max_frame](std::error_code ec, tcp::socket socket) {
+        if (ec) return;  // the acceptor closed
+        std::make_shared<session>(std::move(socket), max_frame)->start();
+        accept_loop(acceptor, max_frame);
+    });
+}
+
+// ---- W1: blocking ping-pong on one socket ----------------------------------------
+
+latency_result run_latency(tcp::socket& socket, const shape& s) {
+    latency_result r;
+    r.samples_us.reserve(s.calls);
+    std::vector<std::uint8_t> request;
+    request.reserve(header_bytes + 17);
+    std::uint8_t reply[header_bytes + 8];
+    const auto one_call = [&](std::uint64_t seq) {
+        request.clear();
+        put_add_request(request, seq);
+        const auto t0 = clock_type::now();
+        asio::write(socket, asio::buffer(request));
+        asio::read(socket, asio::buffer(reply));
+        const auto t1 = clock_type::now();
+        const auto sum = static_cast<std::int64_t>(get_le64(reply + header_bytes));
+        if (get_be32(reply) != 8 || sum != add_left(seq) + add_right(seq)) ++r.errors;
+        return std::chrono::duration<double, std::micro>(t1 - t0).count();
+    };
+    std::uint64_t seq = 0;
+    for (std::size_t i = 0; i < s.warmup_calls; ++i) (void)one_call(seq++);
+    const auto start = clock_type::now();
+    for (std::size_t i = 0; i < s.calls; ++i) r.samples_us.push_back(one_call(seq++));
+    r.elapsed = clock_type::now() - start;
+    return r;
+}
+
+// ---- W2/W3: pipelined echo over a few connections ---------------------------------
+
+// What the pipelines of one run share; they all live on one thread.
+struct loop_state {
+    const payload_maker payload;
+    std::uint64_t next_seq = 0;
+    std::uint64_t completed = 0;
+    std::uint64_t errors = 0;
+    bool stopping = false;
+    std::size_t running = 0;  ///< pipelines not yet drained
+};
+
+// One connection keeping `depth` echo requests outstanding. The server answers
+// in order, so the expected sequence numbers form a FIFO.
+class pipeline {
+  public:
+    pipeline(asio::io_context& io, loop_state& loop, std::size_t max_frame)
+        : socket_(io), loop_(loop), in_(max_frame) {}
+
+    void connect(const tcp::endpoint& server) {
+        socket_.connect(server);
+        socket_.set_option(tcp::no_delay(true));
+    }
+
+    void start(std::size_t depth, std::function<void()> on_drained) {
+        on_drained_ = std::move(on_drained);
+        ++loop_.running;
+        for (std::size_t i = 0; i < depth; ++i) send_next();
+        write();
+        read();
+    }
+
+    /// Gives up on the replies still missing: they count as errors.
+    void abandon() {
+        if (finished_) return;
+        loop_.errors += expected_.size();
+        expected_.clear();
+        std::error_code ignored;
+        socket_.close(ignored);
+        finish();
+    }
+
+  private:
+    void send_next() {
+        const std::uint64_t seq = loop_.next_seq++;
+        expected_.push_back(seq);
+        put_echo_request(out_.pending, loop_.payload, seq);
+    }
+
+    void read() {
+        socket_.async_read_some(in_.prepare(),
+                                [this](std::error_code ec, std::size_t n) { on_read(ec, n); });
+    }
+
+    void on_read(std::error_code ec, std::size_t n) {
+        if (ec) return abandon();
+        in_.commit(n);
+        while (const auto body = in_.next()) {
+            if (expected_.empty()) return abandon();
+            const std::uint64_t seq = expected_.front();
+            expected_.pop_front();
+            if (!loop_.payload.matches(seq, *body)) ++loop_.errors;
+            ++loop_.completed;
+            if (!loop_.stopping) send_next();
+        }
+        if (in_.bad()) return abandon();
+        write();
+        if (expected_.empty()) return finish();
+        read();
+    }
+
+    void write() {
+        if (!out_.begin()) return;
+        asio::async_write(socket_, asio::buffer(out_.in_flight),
+                          [this](std::error_code ec, std::size_t) {
+                              out_.end();
+                              if (ec) return abandon();
+                              write();
+                          });
+    }
+
+    void finish() {
+        if (finished_) return;
+        finished_ = true;
+        if (--loop_.running == 0 && on_drained_) on_drained_();
+    }
+
+    tcp::socket socket_;
+    loop_state& loop_;
+    frame_reader in_;
+    write_queue out_;
+    std::deque<std::uint64_t> expected_;
+    std::function<void()> on_drained_;
+    bool finished_ = false;
+};
+
+window_result run_throughput(asio::io_context& io, const tcp::endpoint& server, const shape& s) {
+    loop_state loop{.payload = payload_maker(s.payload)};
+    const std::size_t conns = std::max<std::size_t>(1, std::min(s.connections, s.inflight));
+    std::vector<std::unique_ptr<pipeline>> pipelines;
+    for (std::size_t i = 0; i < conns; ++i) {
+        pipelines.push_back(std::make_unique<pipeline>(io, loop, frame_limit_for(s.payload)));
+        pipelines.back()->connect(server);
+    }
+
+    window_result r;
+    std::uint64_t done_before = 0;
+    clock_type::time_point start;
+    asio::steady_timer window(io), drain_limit(io);
+    // Warm-up, then the timed window, then at most 10 s for the last replies.
+    window.expires_after(std::chrono::duration_cast<clock_type::duration>(s.warmup));
+    window.async_wait([&](std::error_code) {
+        start = clock_type::now();
+        done_before = loop.completed;
+        r.rss_start_kib = current_rss_kib();
+        window.expires_after(std::chrono::duration_cast<clock_type::duration>(s.duration));
+        window.async_wait([&](std::error_code) {
+            r.calls = loop.completed - done_before;
+            r.elapsed = clock_type::now() - start;
+            r.rss_end_kib = current_rss_kib();
+            loop.stopping = true;
+            if (loop.running == 0) return;  // every pipeline already gave up
+            drain_limit.expires_after(std::chrono::seconds(10));
+            drain_limit.async_wait([&](std::error_code ec) {
+                if (ec) return;  // cancelled: everything drained in time
+                for (auto& p : pipelines) p->abandon();
+            });
+        });
+    });
+    for (std::size_t i = 0; i < conns; ++i) {
+        // Spread inflight over the connections, the remainder on the first ones.
+        const std::size_t depth = s.inflight / conns + (i < s.inflight % conns ? 1 : 0);
+        pipelines[i]->start(depth, [&] { drain_limit.cancel(); });
+    }
+    io.run();
+    r.errors = loop.errors;
+    return r;
+}
+
+}  // namespace
+
+void raw_server(const role_options& o) {
+    asio::io_context io(1);
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    accept_loop(acceptor, frame_limit_for(o.max_payload));
+    std::cout << "port " << acceptor.local_endpoint().port() << std::endl;
+    std::thread runner([&io] { io.run(); });
+    // Serve until the orchestrator closes our stdin.
+    std::cin.ignore(std::numeric_limits<std::streamsize>::max());
+    io.stop();
+    runner.join();
+}
+
+json_line raw_client(const role_options& o) {
+    const auto& s = o.work;
+    asio::io_context io(1);
+    const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), o.port);
+    if (s.workload == "W1") {
+        tcp::socket socket(io);
+        socket.connect(server);
+        socket.set_option(tcp::no_delay(true));
+        return latency_line("raw", s, run_latency(socket, s));
+    }
+    return throughput_line("raw", s, run_throughput(io, server, s));
+}
+
+}  // namespace rotbench
