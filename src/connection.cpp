@@ -321,9 +321,9 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
     const std::string_view module = target->module;
     auto fn = std::move(target->fn);
     if (server_ && server_->inline_handlers()) {
+        // Runs now, while the arguments are still in the read buffer.
         running_requests_.fetch_add(1, std::memory_order_relaxed);
-        run_request(r.id, std::move(fn), std::string(module), std::string(r.function),
-                    binary(r.args.begin(), r.args.end()));
+        run_request(r.id, fn, module, r.function, r.args);
         return;
     }
     if (running_requests_.fetch_add(1, std::memory_order_relaxed) + 1 >=
@@ -331,13 +331,13 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
         read_paused_ = true;
     asio::post(node_.handlers, [self = shared_from_this(), id = r.id, fn = std::move(fn),
                                 module = std::string(module), function = std::string(r.function),
-                                args = binary(r.args.begin(), r.args.end())]() mutable {
-        self->run_request(id, std::move(fn), std::move(module), std::move(function), std::move(args));
+                                args = binary(r.args.begin(), r.args.end())] {
+        self->run_request(id, fn, module, function, args);
     });
 }
 
-void connection::run_request(std::uint64_t id, function_ptr fn, std::string module,
-                             std::string function, binary args) {
+void connection::run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
+                             std::string_view function, std::span<const std::uint8_t> args) {
     result<term> out = [&]() -> result<term> {
         term::list_type values;
         try {
@@ -353,7 +353,7 @@ void connection::run_request(std::uint64_t id, function_ptr fn, std::string modu
             send_error(id, to_errc(out.code()), out.error().message);
         } else {
             try {
-                send(encode_reply(id, *out, peer_max_frame_));
+                send_with([&](binary& b) { append_reply(b, id, *out, peer_max_frame_); });
             } catch (const rot::error& e) {
                 send_error(id, to_errc(e.code()),
                            fmt::format("the reply of {}:{} cannot be sent: {}", module, function, e.message()));
@@ -382,7 +382,7 @@ void connection::request_finished() {
 }
 
 void connection::send_error(std::uint64_t id, errc code, std::string message) {
-    send(encode_error(id, code, message));
+    send_with([&](binary& b) { append_error(b, id, code, message); });
 }
 
 // --- Calls going out -------------------------------------------------------
@@ -390,14 +390,9 @@ void connection::send_error(std::uint64_t id, errc code, std::string message) {
 result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr<completion> done,
                                              std::optional<std::chrono::milliseconds> timeout) {
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
-    binary frame;
-    try {
-        frame = encode_request(id, request, peer_max_frame_);
-    } catch (const rot::error& e) {
-        return e.to_failure();
-    }
     bool arm = false;
     {
+        // Registered before the request can be written, so no reply can beat it.
         std::lock_guard lock(pending_mutex_);
         if (!accepting_calls_)
             return closing_ ? close_reason_
@@ -414,7 +409,12 @@ result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr
             }
         }
     }
-    send(std::move(frame));
+    try {
+        send_with([&](binary& b) { append_request(b, id, request, peer_max_frame_); });
+    } catch (const rot::error& e) {
+        cancel(id);
+        return e.to_failure();
+    }
     if (arm) asio::post(strand_, [self = shared_from_this()] { self->arm_deadline_timer(); });
     return id;
 }
@@ -457,19 +457,17 @@ void connection::expire_calls() {
 }
 
 result<void> connection::cast(const mfa& request) {
-    binary frame;
-    try {
-        frame = encode_request(0, request, peer_max_frame_);
-    } catch (const rot::error& e) {
-        return e.to_failure();
-    }
     {
         std::lock_guard lock(pending_mutex_);
         if (!accepting_calls_)
             return closing_ ? close_reason_
                             : failure{make_error_code(errc::not_connected), "connection is not open"};
     }
-    send(std::move(frame));
+    try {
+        send_with([&](binary& b) { append_request(b, 0, request, peer_max_frame_); });
+    } catch (const rot::error& e) {
+        return e.to_failure();
+    }
     return {};
 }
 
@@ -505,11 +503,12 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
 
 // --- Writing ---------------------------------------------------------------
 
-void connection::send(binary frame) {
+template <class Append>
+void connection::send_with(Append&& append) {
     {
         std::lock_guard lock(write_mutex_);
         if (write_closed_) return;
-        write_queue_.push_back(std::move(frame));
+        append(out_);
         if (writing_) return;
         // Sent while handling a read batch (an inline handler's reply, a call
         // made from a completion): flush_batch() writes them all at once.
@@ -519,11 +518,15 @@ void connection::send(binary frame) {
     asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
 }
 
+void connection::send(const binary& frame) {
+    send_with([&](binary& out) { out.insert(out.end(), frame.begin(), frame.end()); });
+}
+
 void connection::flush_batch() {
     in_batch_ = false;
     {
         std::lock_guard lock(write_mutex_);
-        if (writing_ || write_queue_.empty()) return;
+        if (writing_ || out_.empty()) return;
         writing_ = true;
     }
     write_queued();
@@ -532,32 +535,31 @@ void connection::flush_batch() {
 void connection::write_queued() {
     {
         std::lock_guard lock(write_mutex_);
-        writing_frames_.swap(write_queue_);
+        writing_buf_.swap(out_);
     }
-    if (state_ == state::closed || writing_frames_.empty()) {
-        writing_frames_.clear();
+    if (state_ == state::closed || writing_buf_.empty()) {
+        writing_buf_.clear();
         std::lock_guard lock(write_mutex_);
         writing_ = false;
         return;
     }
-    std::vector<asio::const_buffer> buffers;
-    buffers.reserve(writing_frames_.size());
-    for (const auto& f : writing_frames_) buffers.emplace_back(asio::buffer(f));
-    asio::async_write(socket_, buffers, [self = shared_from_this()](std::error_code ec, std::size_t) {
+    asio::async_write(socket_, asio::buffer(writing_buf_), [self = shared_from_this()](std::error_code ec, std::size_t) {
         self->on_write(ec);
     });
 }
 
 void connection::on_write(std::error_code ec) {
-    writing_frames_.clear();
+    writing_buf_.clear();
+    // After a burst of big frames, an idle connection gives the memory back.
+    if (writing_buf_.capacity() > (256u << 10)) binary().swap(writing_buf_);
     bool more = false;
     {
         std::lock_guard lock(write_mutex_);
         if (ec) {
-            write_queue_.clear();
+            out_.clear();
             write_closed_ = true;
         }
-        more = !write_queue_.empty();
+        more = !out_.empty();
         writing_ = more;
     }
     if (ec) {
@@ -589,7 +591,8 @@ void connection::close(errc code, std::string message, bool goodbye) {
     {
         std::lock_guard lock(write_mutex_);
         if (goodbye && was_open && !write_closed_) {
-            write_queue_.push_back(encode_goodbye(code, message));
+            const binary bye = encode_goodbye(code, message);
+            out_.insert(out_.end(), bye.begin(), bye.end());
             if (!writing_) {
                 writing_ = true;
                 asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
@@ -604,7 +607,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
         bool start = false;
         {
             std::lock_guard lock(self->write_mutex_);
-            if (!self->writing_ && !self->write_queue_.empty()) self->writing_ = start = true;
+            if (!self->writing_ && !self->out_.empty()) self->writing_ = start = true;
             if (!self->writing_) return self->finish_close();
         }
         if (start) self->write_queued();

@@ -74,14 +74,18 @@ private:
     void on_welcome(std::span<const std::uint8_t> payload);
     void on_request(std::span<const std::uint8_t> payload);
     void on_response(std::span<const std::uint8_t> payload);
-    void run_request(std::uint64_t id, function_ptr fn, std::string module, std::string function,
-                     binary args);
+    void run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
+                     std::string_view function, std::span<const std::uint8_t> args);
     void request_finished();
     void send_error(std::uint64_t id, errc code, std::string message);
     void established();
     void finish_dial(result<std::string> r);
 
-    void send(binary frame);
+    void send(const binary& frame);
+    /// Appends a frame with append(out) and makes sure it gets written.
+    /// Exceptions from append propagate; nothing is then queued.
+    template <class Append>
+    void send_with(Append&& append);
     void flush_batch();
     void write_queued();
     void on_write(std::error_code ec);
@@ -131,10 +135,11 @@ private:
     failure close_reason_;
     std::atomic<std::uint64_t> next_id_{1};
 
-    // Outgoing frames, coalesced into one gathered write per wake-up.
+    // Outgoing frames are encoded straight into out_; one write takes them
+    // all (the buffers are swapped, so they are reused, not reallocated).
     std::mutex write_mutex_;
-    std::vector<binary> write_queue_;
-    std::vector<binary> writing_frames_;
+    binary out_;
+    binary writing_buf_;  ///< strand only
     bool writing_ = false;
     bool write_closed_ = false;  ///< no frame is queued after the goodbye
 

@@ -38,26 +38,34 @@ frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
     return frame_status::complete;
 }
 
-frame_builder::frame_builder(msg kind) {
-    buf_.reserve(64);
-    buf_.resize(frame_header_bytes);
+frame_builder::frame_builder(binary& out, msg kind) : buf_(out), start_(out.size()) {
+    buf_.resize(start_ + frame_header_bytes);
     w_.u8(static_cast<std::uint8_t>(kind));
 }
 
-binary frame_builder::finish(std::size_t max) && {
-    const std::size_t len = buf_.size() - frame_header_bytes;
-    if (len > max)
+frame_builder::~frame_builder() {
+    if (!finished_) buf_.resize(start_);
+}
+
+void frame_builder::finish(std::size_t max) {
+    const std::size_t len = buf_.size() - start_ - frame_header_bytes;
+    if (len > max) {
+        buf_.resize(start_);
+        finished_ = true;
         throw error(errc::frame_too_large,
                     fmt::format("message of {} bytes exceeds the frame limit of {} bytes", len, max));
-    buf_[0] = static_cast<std::uint8_t>(len >> 24);
-    buf_[1] = static_cast<std::uint8_t>(len >> 16);
-    buf_[2] = static_cast<std::uint8_t>(len >> 8);
-    buf_[3] = static_cast<std::uint8_t>(len);
-    return std::move(buf_);
+    }
+    std::uint8_t* h = buf_.data() + start_;
+    h[0] = static_cast<std::uint8_t>(len >> 24);
+    h[1] = static_cast<std::uint8_t>(len >> 16);
+    h[2] = static_cast<std::uint8_t>(len >> 8);
+    h[3] = static_cast<std::uint8_t>(len);
+    finished_ = true;
 }
 
 binary encode_hello(const hello& h) {
-    frame_builder f(msg::hello);
+    binary out;
+    frame_builder f(out, msg::hello);
     auto& w = f.out();
     w.bytes(magic.data(), magic.size());
     w.u16(h.min_version);
@@ -67,11 +75,13 @@ binary encode_hello(const hello& h) {
     w.u64(h.incarnation);
     w.short_str(h.node);
     w.short_str(h.name);
-    return std::move(f).finish(handshake_max_frame);
+    f.finish(handshake_max_frame);
+    return out;
 }
 
 binary encode_welcome(const welcome& m) {
-    frame_builder f(msg::welcome);
+    binary out;
+    frame_builder f(out, msg::welcome);
     auto& w = f.out();
     w.u16(m.version);
     w.u32(m.flags);
@@ -79,43 +89,66 @@ binary encode_welcome(const welcome& m) {
     w.u64(m.incarnation);
     w.short_str(m.node);
     w.short_str(m.name);
-    return std::move(f).finish(handshake_max_frame);
+    f.finish(handshake_max_frame);
+    return out;
 }
 
 binary encode_refuse(errc code, std::string_view message) {
-    frame_builder f(msg::refuse);
+    binary out;
+    frame_builder f(out, msg::refuse);
     write_failure(f.out(), code, message, max_handshake_message);
-    return std::move(f).finish(handshake_max_frame);
+    f.finish(handshake_max_frame);
+    return out;
 }
 
 binary encode_goodbye(errc code, std::string_view message) {
-    frame_builder f(msg::goodbye);
+    binary out;
+    frame_builder f(out, msg::goodbye);
     write_failure(f.out(), code, message, max_handshake_message);
-    return std::move(f).finish(handshake_max_frame);
+    f.finish(handshake_max_frame);
+    return out;
 }
 
-binary encode_request(std::uint64_t id, const mfa& request, std::size_t max) {
-    frame_builder f(id ? msg::call : msg::cast);
+void append_request(binary& out, std::uint64_t id, const mfa& request, std::size_t max) {
+    frame_builder f(out, id ? msg::call : msg::cast);
     auto& w = f.out();
     if (id) w.varint(id);
     w.short_str(request.module);
     w.short_str(request.function);
     w.write_list(request.args);
-    return std::move(f).finish(max);
+    f.finish(max);
+}
+
+void append_reply(binary& out, std::uint64_t id, const term& value, std::size_t max) {
+    frame_builder f(out, msg::reply);
+    f.out().varint(id);
+    f.out().write_term(value);
+    f.finish(max);
+}
+
+void append_error(binary& out, std::uint64_t id, errc code, std::string_view message) {
+    frame_builder f(out, msg::error);
+    f.out().varint(id);
+    write_failure(f.out(), code, message, max_error_message);
+    f.finish(handshake_max_frame);
+}
+
+binary encode_request(std::uint64_t id, const mfa& request, std::size_t max) {
+    binary out;
+    append_request(out, id, request, max);
+    return out;
 }
 
 binary encode_reply(std::uint64_t id, const term& value, std::size_t max) {
-    frame_builder f(msg::reply);
-    f.out().varint(id);
-    f.out().write_term(value);
-    return std::move(f).finish(max);
+    binary out;
+    append_reply(out, id, value, max);
+    return out;
 }
 
 binary encode_error(std::uint64_t id, errc code, std::string_view message) {
-    frame_builder f(msg::error);
-    f.out().varint(id);
-    write_failure(f.out(), code, message, max_error_message);
-    return std::move(f).finish(handshake_max_frame);
+    binary out;
+    append_error(out, id, code, message);
+    return out;
 }
 
 msg payload_kind(std::span<const std::uint8_t> payload) {

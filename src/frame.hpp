@@ -44,17 +44,23 @@ enum class frame_status { complete, need_more, too_large };
 frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
                          std::span<const std::uint8_t>& payload, std::size_t& size) noexcept;
 
-/// Builds one frame in a buffer: reserve the header, write, then finish().
+/// Appends one frame to a buffer: reserve the header, write, then finish().
 class frame_builder {
 public:
-    explicit frame_builder(msg kind);
+    frame_builder(binary& out, msg kind);
+    /// Unless finished, removes what was written: a frame is appended whole or not at all.
+    ~frame_builder();
+    frame_builder(const frame_builder&) = delete;
+    frame_builder& operator=(const frame_builder&) = delete;
     writer& out() noexcept { return w_; }
-    /// Patches the length and hands out the frame. Throws frame_too_large if
-    /// the payload exceeds `max`.
-    binary finish(std::size_t max) &&;
+    /// Patches the length. If the payload exceeds `max`, removes the frame
+    /// again and throws frame_too_large.
+    void finish(std::size_t max);
 
 private:
-    binary buf_;
+    binary& buf_;
+    std::size_t start_;
+    bool finished_ = false;
     writer w_{buf_};
 };
 
@@ -96,6 +102,13 @@ struct response_view {
     std::span<const std::uint8_t> value;  ///< for replies: the encoded term
 };
 
+/// Append one frame to `out` (throwing frame_too_large, and leaving `out`
+/// as it was, when over `max`)...
+void append_request(binary& out, std::uint64_t id, const mfa& request, std::size_t max);
+void append_reply(binary& out, std::uint64_t id, const term& value, std::size_t max);
+void append_error(binary& out, std::uint64_t id, errc code, std::string_view message);
+
+/// ...or build it on its own.
 binary encode_hello(const hello& h);
 binary encode_welcome(const welcome& w);
 binary encode_refuse(errc code, std::string_view message);

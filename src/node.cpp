@@ -145,6 +145,11 @@ std::shared_ptr<connection> node_impl::pick(std::string_view name) const {
     const auto it = peers_.find(name);
     if (it == peers_.end()) return nullptr;
     auto& p = *it->second;
+    // A call made while handling a frame of one of this peer's connections
+    // (from a completion handler, say) goes out on that connection: it joins
+    // the write that ends the batch instead of waking another connection.
+    for (const auto& c : p.connections)
+        if (c->strand().running_in_this_thread()) return c;
     return p.connections[p.next.fetch_add(1, std::memory_order_relaxed) % p.connections.size()];
 }
 

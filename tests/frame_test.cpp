@@ -134,9 +134,13 @@ std::vector<binary> valid_payloads() {
 /// A payload written field by field, bypassing the message encoders.
 template <class F>
 binary hand_built(msg kind, F&& body) {
-    frame_builder f(kind);
-    body(f.out());
-    return payload_of(std::move(f).finish(four_mib));
+    binary out;
+    {
+        frame_builder f(out, kind);
+        body(f.out());
+        f.finish(four_mib);
+    }
+    return payload_of(out);
 }
 
 /// Every decoder on one payload; each may succeed or throw rot::error only.
@@ -260,12 +264,27 @@ TEST_CASE("parse_frame: a frame of exactly max bytes is complete") {
     CHECK(parse_frame(as_span(frame), 15, payload, size) == frame_status::too_large);
 }
 
+TEST_CASE("a frame that fails half-way is removed whole") {
+    binary out{1, 2, 3};
+    CHECK_THROWS_AS(append_request(out, 7, mfa(std::string(300, 'm'), "f", {}), four_mib), rot::error);
+    CHECK(out == binary{1, 2, 3});
+    append_request(out, 7, mfa("m", "f", {}), four_mib);
+    CHECK(out.size() > 3);
+}
+
 TEST_CASE("frame_builder writes a big-endian length and refuses payloads over max") {
     const auto build = [](std::size_t body, std::size_t max) {
-        frame_builder f(msg::reply);
+        binary out{0xEE};  // frames append after what the buffer holds
+        frame_builder f(out, msg::reply);
         const binary filler(body, 0x5A);
         f.out().bytes(filler.data(), filler.size());
-        return std::move(f).finish(max);
+        try {
+            f.finish(max);
+        } catch (...) {
+            CHECK(out == binary{0xEE});  // a refused frame leaves nothing behind
+            throw;
+        }
+        return binary(out.begin() + 1, out.end());
     };
     const binary exact = build(0x1234 - 1, 0x1234);  // payload = kind byte + body
     CHECK(exact.size() == 4 + 0x1234);
