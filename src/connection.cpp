@@ -6,7 +6,10 @@
 #include <asio/write.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+
+#include <sys/socket.h>
 
 #include "server.hpp"
 
@@ -94,6 +97,10 @@ void connection::dial(asio::ip::tcp::resolver::results_type endpoints, std::stri
                                     return;
                                 }
                                 self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+                                {
+                                    std::lock_guard lock(self->write_mutex_);
+                                    self->fd_ = self->socket_.native_handle();
+                                }
                                 self->remote_address_ =
                                     fmt::format("{}:{}", ep.address().to_string(), ep.port());
                                 self->state_ = state::handshake;
@@ -107,6 +114,10 @@ void connection::accept() {
     asio::dispatch(strand_, [self = shared_from_this()] {
         std::error_code ec;
         self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+        {
+            std::lock_guard lock(self->write_mutex_);
+            self->fd_ = self->socket_.native_handle();
+        }
         self->remote_address_ = endpoint_text(self->socket_);
         self->timer_.expires_after(self->node_.options.connect_timeout);
         self->timer_.async_wait([self](std::error_code ec) {
@@ -513,9 +524,24 @@ void connection::send_with(Append&& append) {
         // Sent while handling a read batch (an inline handler's reply, a call
         // made from a completion): flush_batch() writes them all at once.
         if (strand_.running_in_this_thread() && in_batch_) return;
+        // Nothing in flight: write from this thread, sparing the I/O thread a
+        // wake-up; only what the socket does not take at once goes to it.
+        if (write_now()) return;
         writing_ = true;
     }
     asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
+}
+
+bool connection::write_now() {
+    std::size_t sent = 0;
+    while (sent < out_.size() && fd_ >= 0) {
+        const ssize_t n = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) sent += static_cast<std::size_t>(n);
+        else if (n < 0 && errno == EINTR) continue;
+        else break;  // EAGAIN, or an error the asynchronous write will report
+    }
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
+    return out_.empty();
 }
 
 void connection::send(const binary& frame) {
@@ -526,7 +552,7 @@ void connection::flush_batch() {
     in_batch_ = false;
     {
         std::lock_guard lock(write_mutex_);
-        if (writing_ || out_.empty()) return;
+        if (writing_ || out_.empty() || write_closed_ || write_now()) return;
         writing_ = true;
     }
     write_queued();

@@ -87,6 +87,9 @@ private:
     template <class Append>
     void send_with(Append&& append);
     void flush_batch();
+    /// Under write_mutex_: writes what it can of out_ without blocking and
+    /// removes it; true when out_ is empty.
+    bool write_now();
     void write_queued();
     void on_write(std::error_code ec);
     void finish_close();
@@ -140,6 +143,7 @@ private:
     std::mutex write_mutex_;
     binary out_;
     binary writing_buf_;  ///< strand only
+    int fd_ = -1;         ///< the socket, for write_now(); valid while !write_closed_
     bool writing_ = false;
     bool write_closed_ = false;  ///< no frame is queued after the goodbye
 
