@@ -323,7 +323,7 @@ void connection::handle_frame(std::span<const std::uint8_t> payload) {
 
 void connection::on_request(std::span<const std::uint8_t> payload) {
     const request_view r = decode_request(payload);
-    auto target = node_.functions.resolve(jail_, r.module, r.function, r.arity);
+    auto target = resolve(r);
     if (!target) {
         if (r.id) send_error(r.id, static_cast<errc>(target.code().value()), target.error().message);
         else log(log_level::info, node_.options.name, "cast dropped: {}", target.error().message);
@@ -345,6 +345,20 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
                                 args = binary(r.args.begin(), r.args.end())] {
         self->run_request(id, fn, module, function, args);
     });
+}
+
+result<registry::target> connection::resolve(const request_view& r) {
+    const std::string_view module = jail_.empty() ? r.module : std::string_view(jail_);
+    for (const auto& c : resolved_)
+        if (c.fn && c.arity == r.arity && c.function == r.function && c.module == module)
+            return registry::target{c.fn, c.module};
+    auto t = node_.functions.resolve(jail_, r.module, r.function, r.arity);
+    if (t) {
+        resolved& c = resolved_[resolved_next_++ % resolved_.size()];
+        c = {std::string(t->module), std::string(r.function), r.arity, t->fn};
+        t->module = c.module;  // the registry's view may not outlive its lock
+    }
+    return t;
 }
 
 void connection::run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
@@ -398,7 +412,7 @@ void connection::send_error(std::uint64_t id, errc code, std::string message) {
 
 // --- Calls going out -------------------------------------------------------
 
-result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr<completion> done,
+result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&& done,
                                              std::optional<std::chrono::milliseconds> timeout) {
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
     bool arm = false;
@@ -408,7 +422,7 @@ result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr
         if (!accepting_calls_)
             return closing_ ? close_reason_
                             : failure{make_error_code(errc::not_connected), "connection is not open"};
-        pending_call& p = pending_.emplace(id, pending_call{std::move(done)}).first->second;
+        pending_call p{std::move(done)};
         if (timeout) {
             p.timeout = *timeout;
             p.deadline = clock::now() + *timeout;
@@ -419,11 +433,13 @@ result<std::uint64_t> connection::start_call(const mfa& request, std::shared_ptr
                 arm = true;
             }
         }
+        pending_.insert(id, std::move(p));
     }
     try {
         send_with([&](binary& b) { append_request(b, id, request, peer_max_frame_); });
     } catch (const rot::error& e) {
-        cancel(id);
+        std::lock_guard lock(pending_mutex_);
+        if (auto p = pending_.take(id)) done = std::move(p->done);  // back to the caller
         return e.to_failure();
     }
     if (arm) asio::post(strand_, [self = shared_from_this()] { self->arm_deadline_timer(); });
@@ -449,15 +465,13 @@ void connection::expire_calls() {
         std::lock_guard lock(pending_mutex_);
         const auto now = clock::now();
         auto next = clock::time_point::max();
-        for (auto it = pending_.begin(); it != pending_.end();) {
-            if (it->second.deadline <= now) {
-                expired.push_back(std::move(it->second));
-                it = pending_.erase(it);
-            } else {
-                next = std::min(next, it->second.deadline);
-                ++it;
-            }
-        }
+        pending_.remove_if_not(
+            [&](const pending_call& c) {
+                if (c.deadline <= now) return false;
+                next = std::min(next, c.deadline);
+                return true;
+            },
+            [&](pending_call&& c) { expired.push_back(std::move(c)); });
         deadline_armed_ = next;
     }
     for (auto& p : expired)
@@ -484,19 +498,18 @@ result<void> connection::cast(const mfa& request) {
 
 bool connection::cancel(std::uint64_t id) {
     std::lock_guard lock(pending_mutex_);
-    return pending_.erase(id) > 0;
+    return pending_.take(id).has_value();
 }
 
 void connection::on_response(std::span<const std::uint8_t> payload) {
     const response_view v = decode_response(payload);
-    std::shared_ptr<completion> done;
+    completion_ref done;
     {
         std::lock_guard lock(pending_mutex_);
-        const auto it = pending_.find(v.id);
+        auto p = pending_.take(v.id);
         // Unknown ids are replies that arrived after their call timed out.
-        if (it == pending_.end()) return;
-        done = std::move(it->second.done);
-        pending_.erase(it);
+        if (!p) return;
+        done = std::move(p->done);
     }
     if (!v.ok) {
         done->complete(v.code, term::make_string_lossy(v.message));
@@ -600,7 +613,7 @@ void connection::on_write(std::error_code ec) {
 // --- Closing ---------------------------------------------------------------
 
 void connection::close(errc code, std::string message, bool goodbye) {
-    std::unordered_map<std::uint64_t, pending_call> failed;
+    std::vector<pending_call> failed;
     bool was_open = false;
     {
         std::lock_guard lock(pending_mutex_);
@@ -609,9 +622,10 @@ void connection::close(errc code, std::string message, bool goodbye) {
         was_open = accepting_calls_;
         accepting_calls_ = false;
         close_reason_ = failure{make_error_code(code), message};
-        failed.swap(pending_);
+        pending_.remove_if_not([](const pending_call&) { return false; },
+                               [&](pending_call&& c) { failed.push_back(std::move(c)); });
     }
-    for (auto& [id, p] : failed) p.done->complete(make_error_code(code), term::make_string_lossy(message));
+    for (auto& p : failed) p.done->complete(make_error_code(code), term::make_string_lossy(message));
     node_.detach(*this, failure{make_error_code(code), message});
     if (server_) server_->forget(this);
     {

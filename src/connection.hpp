@@ -10,6 +10,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "frame.hpp"
+#include "pending.hpp"
 #include "node_impl.hpp"
 
 namespace rot::detail {
@@ -47,7 +49,8 @@ public:
     /// returned (and `done` not kept) if the connection is not open or the
     /// request is too large. With a timeout, the connection fails the call
     /// with errc::timeout when it passes; without, the caller keeps time.
-    [[nodiscard]] result<std::uint64_t> start_call(const mfa& request, std::shared_ptr<completion> done,
+    /// `done` is taken only on success.
+    [[nodiscard]] result<std::uint64_t> start_call(const mfa& request, completion_ref&& done,
                                                    std::optional<std::chrono::milliseconds> timeout = {});
     [[nodiscard]] result<void> cast(const mfa& request);
     /// Forgets call `id`; true if it was still pending (the caller then owns its completion).
@@ -77,6 +80,9 @@ private:
     void run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
                      std::string_view function, std::span<const std::uint8_t> args);
     void request_finished();
+    /// registry::resolve, remembering the last few answers: functions are
+    /// never removed and a connection's jail is fixed, so hits stay true.
+    result<registry::target> resolve(const request_view& r);
     void send_error(std::uint64_t id, errc code, std::string message);
     void established();
     void finish_dial(result<std::string> r);
@@ -124,13 +130,8 @@ private:
     // Pending calls, by id. Calls with a timeout keep their deadline here and
     // one timer per connection is armed at the earliest (deadline_armed_).
     using clock = std::chrono::steady_clock;
-    struct pending_call {
-        std::shared_ptr<completion> done;
-        clock::time_point deadline = clock::time_point::max();
-        std::chrono::milliseconds timeout{0};
-    };
     mutable std::mutex pending_mutex_;
-    std::unordered_map<std::uint64_t, pending_call> pending_;
+    pending_table pending_;
     clock::time_point deadline_armed_ = clock::time_point::max();
     asio::steady_timer deadline_timer_;
     bool accepting_calls_ = false;
@@ -148,6 +149,15 @@ private:
     bool write_closed_ = false;  ///< no frame is queued after the goodbye
 
     std::atomic<std::size_t> running_requests_{0};
+
+    struct resolved {
+        std::string module;
+        std::string function;
+        std::size_t arity = 0;
+        function_ptr fn;
+    };
+    std::array<resolved, 4> resolved_;  ///< strand only
+    std::size_t resolved_next_ = 0;
 };
 
 }  // namespace rot::detail

@@ -406,17 +406,18 @@ result<term> node::try_call(std::string_view peer, const mfa& request, std::chro
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         auto conn = impl_->pick(peer);
         if (!conn) return impl_->stopped() ? failure{make_error_code(errc::stopped), "node is stopped"} : not_connected(peer);
-        auto waiter = std::make_shared<sync_waiter>();
-        const auto id = conn->start_call(request, waiter);
+        // The waiter lives here until completed or taken back out of the table.
+        sync_waiter waiter;
+        const auto id = conn->start_call(request, detail::completion_ref(&waiter, false));
         if (!id) return id.error();
-        if (!waiter->wait_until(deadline)) {
+        if (!waiter.wait_until(deadline)) {
             // Whoever removes the call from the pending table completes it.
             if (conn->cancel(*id))
                 return failure{make_error_code(errc::timeout),
                                fmt::format("no reply from {} within {} ms", peer, timeout.count())};
-            waiter->wait();
+            waiter.wait();
         }
-        return waiter->take();
+        return waiter.take();
     } catch (const rot::error& e) {
         return e.to_failure();
     } catch (const std::exception& e) {
@@ -444,11 +445,14 @@ void node::async_call_erased(std::string_view peer, const mfa& request, std::chr
     };
     auto conn = impl_->pick(peer);
     if (!conn) return fail_later(std::move(done), not_connected(peer));
-    std::shared_ptr<detail::completion> call(std::move(done));
-    const auto id = conn->start_call(request, call, timeout);
+    detail::completion_ref call(done.release(), true);
+    const auto id = conn->start_call(request, std::move(call), timeout);
     if (!id) {
+        // start_call left `call` with us.
         const failure f = id.error();
-        asio::post(impl_->io, [call, f] { call->complete(f.code, term::make_string_lossy(f.message)); });
+        asio::post(impl_->io, [call = std::make_shared<detail::completion_ref>(std::move(call)), f] {
+            (*call)->complete(f.code, term::make_string_lossy(f.message));
+        });
     }
 }
 

@@ -1,0 +1,73 @@
+// The pending-call table: a ring by id, an overflow for calls that outlive a lap.
+
+#include <doctest/doctest.h>
+
+#include "pending.hpp"
+
+using namespace rot;
+using namespace rot::detail;
+
+namespace {
+struct counted final : completion {
+    int* completed;
+    int* destroyed;
+    counted(int* c, int* d) : completed(c), destroyed(d) {}
+    ~counted() override { ++*destroyed; }
+    void complete(std::error_code, term) override { ++*completed; }
+};
+}  // namespace
+
+TEST_CASE("calls are found by id, once") {
+    pending_table t;
+    int completed = 0, destroyed = 0;
+    for (std::uint64_t id = 1; id <= 10; ++id) t.insert(id, {{new counted(&completed, &destroyed), true}});
+    CHECK(t.size() == 10);
+    auto p = t.take(3);
+    REQUIRE(p);
+    p->done->complete({}, term());
+    CHECK_FALSE(t.take(3));
+    CHECK_FALSE(t.take(11));
+    p.reset();
+    CHECK(destroyed == 1);  // owned completions die with their entry
+    CHECK(t.size() == 9);
+}
+
+TEST_CASE("a slow call among many fast ones survives laps of the ring") {
+    pending_table t;
+    int completed = 0, destroyed = 0;
+    t.insert(1, {{new counted(&completed, &destroyed), true}});  // the slow one
+    for (std::uint64_t id = 2; id < 100000; ++id) {
+        t.insert(id, {{new counted(&completed, &destroyed), true}});
+        REQUIRE(t.take(id));
+    }
+    CHECK(t.size() == 1);
+    REQUIRE(t.take(1));
+    CHECK(destroyed == 99999);
+}
+
+TEST_CASE("many calls at once grow the ring; none is lost") {
+    pending_table t;
+    int completed = 0, destroyed = 0;
+    for (std::uint64_t id = 1; id <= 5000; ++id) t.insert(id, {{new counted(&completed, &destroyed), true}});
+    CHECK(t.size() == 5000);
+    for (std::uint64_t id = 5000; id >= 1; id -= 2) REQUIRE(t.take(id));
+    std::vector<std::uint64_t> left;
+    t.remove_if_not([](const pending_call&) { return false; },
+                    [&](pending_call&& c) { c.done->complete({}, term()); ++left.emplace_back(); });
+    CHECK(left.size() == 2500);
+    CHECK(t.size() == 0);
+    CHECK(completed == 2500);
+    CHECK(destroyed == 5000);
+}
+
+TEST_CASE("a waiter that is not owned is never deleted") {
+    pending_table t;
+    int completed = 0, destroyed = 0;
+    {
+        counted on_stack(&completed, &destroyed);
+        t.insert(7, {{&on_stack, false}});
+        auto p = t.take(7);
+        REQUIRE(p);
+    }
+    CHECK(destroyed == 1);  // only by its own scope
+}
