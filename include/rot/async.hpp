@@ -15,6 +15,9 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 
+#include <optional>
+#include <type_traits>
+
 namespace rot {
 
 namespace detail {
@@ -24,14 +27,17 @@ namespace detail {
 template <class Handler, class Executor>
 class handler_completion final : public completion {
 public:
-    handler_completion(Handler h, const Executor& ex)
-        : handler_(std::move(h)), work_(asio::make_work_guard(ex)) {}
+    /// `owned_by_node`: the executor is the node's own, which the node keeps
+    /// running anyway, so no work guard (and its atomics) is needed per call.
+    handler_completion(Handler h, const Executor& ex, bool owned_by_node)
+        : handler_(std::move(h)), executor_(ex) {
+        if (!owned_by_node) work_.emplace(asio::make_work_guard(ex));
+    }
 
     // Never called from inside async_call (the node posts immediate
     // failures), so the handler may run at once when already on its executor.
     void complete(std::error_code ec, term value) override {
-        auto ex = work_.get_executor();
-        asio::dispatch(ex, [h = std::move(handler_), ec, v = std::move(value)]() mutable {
+        asio::dispatch(executor_, [h = std::move(handler_), ec, v = std::move(value)]() mutable {
             std::move(h)(ec, std::move(v));
         });
         work_.reset();
@@ -39,7 +45,8 @@ public:
 
 private:
     Handler handler_;
-    asio::executor_work_guard<Executor> work_;
+    Executor executor_;
+    std::optional<asio::executor_work_guard<Executor>> work_;
 };
 }  // namespace detail
 
@@ -49,10 +56,13 @@ auto async_call(node& n, std::string_view peer, mfa request, std::chrono::millis
                 Token&& token) {
     return asio::async_initiate<Token, void(std::error_code, term)>(
         [&n](auto handler, std::string peer, const mfa& request, std::chrono::milliseconds timeout) {
-            auto ex = asio::get_associated_executor(handler, detail::io_executor(n));
+            const auto node_ex = detail::io_executor(n);
+            auto ex = asio::get_associated_executor(handler, node_ex);
             using done_t = detail::handler_completion<decltype(handler), decltype(ex)>;
+            bool owned_by_node = false;
+            if constexpr (std::is_same_v<decltype(ex), asio::any_io_executor>) owned_by_node = ex == node_ex;
             n.async_call_erased(peer, request, timeout,
-                                std::make_unique<done_t>(std::move(handler), ex));
+                                std::make_unique<done_t>(std::move(handler), ex, owned_by_node));
         },
         token, std::string(peer), std::move(request), timeout);
 }
