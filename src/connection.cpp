@@ -18,6 +18,9 @@ namespace rot::detail {
 namespace {
 constexpr std::size_t initial_read_buffer = 16 * 1024;
 constexpr std::size_t min_read_space = 4 * 1024;
+// Buffers grown past this by a big frame are given back once empty; below it
+// they are kept, so a stream of 64 KiB frames does not reallocate per frame.
+constexpr std::size_t keep_buffer_bytes = 1u << 20;
 // How long a closing connection may take to flush its goodbye.
 constexpr auto flush_limit = std::chrono::seconds(1);
 
@@ -282,8 +285,8 @@ void connection::process_buffer() {
     }
     if (rbegin_ == rend_) {
         rbegin_ = rend_ = 0;
-        // A big frame grew the buffer; an idle connection gives the memory back.
-        if (rbuf_.size() > 4 * initial_read_buffer) binary(initial_read_buffer).swap(rbuf_);
+        // A very big frame grew the buffer: give the memory back.
+        if (rbuf_.size() > keep_buffer_bytes) binary(initial_read_buffer).swap(rbuf_);
     }
 }
 
@@ -589,8 +592,8 @@ void connection::write_queued() {
 
 void connection::on_write(std::error_code ec) {
     writing_buf_.clear();
-    // After a burst of big frames, an idle connection gives the memory back.
-    if (writing_buf_.capacity() > (256u << 10)) binary().swap(writing_buf_);
+    // After a burst of very big frames, give the memory back.
+    if (writing_buf_.capacity() > keep_buffer_bytes) binary().swap(writing_buf_);
     bool more = false;
     {
         std::lock_guard lock(write_mutex_);
