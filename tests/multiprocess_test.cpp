@@ -2,11 +2,12 @@
 
 #include <rot/rot.hpp>
 
-#include "process.hpp"
+#include "child_process.hpp"
 #include "support.hpp"
 
 using namespace rot;
 using namespace rot::test;
+using rot::tools::child_process;
 
 TEST_CASE("two nodes in two processes call each other both ways") {
     child_process node1({ROT_TEST_PEER, "node1"});

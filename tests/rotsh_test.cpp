@@ -5,11 +5,12 @@
 #include <fstream>
 #include <regex>
 
-#include "process.hpp"
+#include "child_process.hpp"
 #include "support.hpp"
 
 using namespace rot;
 using namespace rot::test;
+using rot::tools::child_process;
 
 namespace {
 

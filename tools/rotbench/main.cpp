@@ -20,10 +20,12 @@
 #include <fmt/format.h>
 
 #include "bench.hpp"
-#include "child.hpp"
+#include "child_process.hpp"
 #include "report.hpp"
 
 namespace rotbench {
+
+using rot::tools::child_process;
 namespace {
 
 constexpr const char* usage = R"(usage: rotbench [options]

@@ -1,11 +1,12 @@
 #pragma once
-// A child process with pipes to its stdin and stdout, for tests that need
-// several processes. Reads have deadlines; the destructor always reaps.
+// A child process with pipes to its stdin and stdout, for tests and rotbench,
+// which need several processes. Reads have deadlines; the destructor always reaps.
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +18,7 @@
 
 extern char** environ;
 
-namespace rot::test {
+namespace rot::tools {
 
 class child_process {
 public:
@@ -105,20 +106,29 @@ public:
     /// Waits for the child to exit; true if it did within `limit`.
     bool wait_exit(std::chrono::milliseconds limit) {
         if (pid_ <= 0) return true;
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        for (;;) {
-            int status = 0;
-            const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) {
-                exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                pid_ = -1;
-                return true;
-            }
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            // Polling a child's exit: there is no file descriptor to wait on.
-            ::usleep(2000);
+        // A pidfd becomes readable when the child exits: wait on it with a deadline.
+        const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+        if (pidfd >= 0) {
+            pollfd p{pidfd, POLLIN, 0};
+            ::poll(&p, 1, static_cast<int>(limit.count()));
+            ::close(pidfd);
         }
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        pid_ = -1;
+        return true;
     }
+    /// Kills the child and reaps it.
+    void kill() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        exit_code_ = 128 + SIGKILL;
+        pid_ = -1;
+    }
+
     /// The exit code once wait_exit() returned true (128 + signal if killed).
     [[nodiscard]] int exit_code() const noexcept { return exit_code_; }
 
@@ -130,4 +140,4 @@ private:
     std::string buffer_;
 };
 
-}  // namespace rot::test
+}  // namespace rot::tools
