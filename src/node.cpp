@@ -403,6 +403,11 @@ result<term> node::try_call(std::string_view peer, const mfa& request) noexcept 
 
 result<term> node::try_call(std::string_view peer, const mfa& request, std::chrono::milliseconds timeout) noexcept {
     try {
+        // Waiting here would stop this thread from reading the very reply it waits for.
+        if (impl_->io.get_executor().running_in_this_thread())
+            return failure{make_error_code(errc::invalid_argument),
+                           "a synchronous call cannot be made from the node's own I/O threads "
+                           "(an inline handler or an async completion); use rot::async_call"};
         const auto deadline = std::chrono::steady_clock::now() + timeout;
         auto conn = impl_->pick(peer);
         if (!conn) return impl_->stopped() ? failure{make_error_code(errc::stopped), "node is stopped"} : not_connected(peer);

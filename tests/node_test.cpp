@@ -507,3 +507,32 @@ TEST_CASE("a server may run handlers inline on its I/O thread") {
     REQUIRE_FALSE(r);
     CHECK(r.error().message == "exception in m:fail/0: inline boom");
 }
+
+TEST_CASE("a synchronous call from the node's own I/O thread fails at once instead of hanging") {
+    auto srv = test_server("srv");
+    srv.inline_handlers = true;
+    two_nodes t(srv);
+    t.n1.module("m").def("nested", [&] { return t.n1.call("cl", {"rot", "node", {}}, 5s); });
+    t.connect("cl", 1);
+    auto r = t.n2.try_call("srv", {"m", "nested", {}}, 5s);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("cannot be made from the node's own I/O threads") != std::string::npos);
+
+    // From a completion handler on the node's executor, too.
+    std::promise<result<term>> inner;
+    async_call(t.n2, "srv", {"math", "add", {1, 2}}, 5s, [&](std::error_code, term) {
+        inner.set_value(t.n2.try_call("srv", {"math", "add", {1, 2}}, 5s));
+    });
+    auto f = inner.get_future();
+    REQUIRE(f.wait_for(5s) == std::future_status::ready);
+    const auto nested = f.get();
+    REQUIRE_FALSE(nested);
+    CHECK(code_of(nested.error()) == errc::invalid_argument);
+}
+
+TEST_CASE("a handler on the handler pool may call synchronously, even back to its caller") {
+    two_nodes t;
+    t.n1.module("m").def("who_called", [&] { return t.n1.call("cl", {"rot", "node", {}}, 5s); });
+    t.connect("cl", 1);
+    CHECK(t.n2.call("srv", {"m", "who_called", {}}, 5s) == term(atom("node2")));
+}

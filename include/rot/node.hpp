@@ -85,7 +85,9 @@ public:
     /// fail at once with errc::disconnected. False if not connected.
     bool disconnect(std::string_view peer);
 
-    /// Calls peer and waits for the reply. Throws rot::error.
+    /// Calls peer and waits for the reply. Throws rot::error. Not from the
+    /// node's own I/O threads (inline handlers, async completions): that is
+    /// errc::invalid_argument at once, as waiting there would never end.
     term call(std::string_view peer, const mfa& request, std::chrono::milliseconds timeout);
     term call(std::string_view peer, const mfa& request);
     /// Calls and converts the reply: node.call<std::int64_t>("srv", {"math", "add", {1, 2}}).
