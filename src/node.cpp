@@ -473,6 +473,7 @@ void node::on_peer_down(std::function<void(const std::string& peer, const failur
 
 namespace detail {
 asio::any_io_executor io_executor(node& n) { return n.impl().io.get_executor(); }
+asio::io_context& io_context(node& n) { return n.impl().io; }
 }  // namespace detail
 
 // --- The default node --------------------------------------------------------

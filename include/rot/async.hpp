@@ -13,6 +13,7 @@
 #include <asio/async_result.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include <optional>
@@ -21,22 +22,30 @@
 namespace rot {
 
 namespace detail {
-/// The executor of the node's I/O threads.
+/// The node's I/O threads' io_context, and its executor.
+[[nodiscard]] asio::io_context& io_context(node& n);
 [[nodiscard]] asio::any_io_executor io_executor(node& n);
 
 template <class Handler, class Executor>
 class handler_completion final : public completion {
 public:
-    /// `owned_by_node`: the executor is the node's own, which the node keeps
-    /// running anyway, so no work guard (and its atomics) is needed per call.
-    handler_completion(Handler h, const Executor& ex, bool owned_by_node)
-        : handler_(std::move(h)), executor_(ex) {
-        if (!owned_by_node) work_.emplace(asio::make_work_guard(ex));
+    // The node keeps its own executor running, so a handler bound to it needs
+    // no work guard (and its atomics) per call.
+    /// `node_io`: the node's io_context when `ex` is its executor, else null.
+    handler_completion(Handler h, const Executor& ex, asio::io_context* node_io)
+        : handler_(std::move(h)), executor_(ex), node_io_(node_io) {
+        if (!node_io) work_.emplace(asio::make_work_guard(ex));
     }
 
     // Never called from inside async_call (the node posts immediate
     // failures), so the handler may run at once when already on its executor.
     void complete(std::error_code ec, term value) override {
+        if (node_io_ && node_io_->get_executor().running_in_this_thread()) {
+            // The common case (a reply read by the node's I/O thread): no
+            // type-erased hop through the executor.
+            std::move(handler_)(ec, std::move(value));
+            return;
+        }
         asio::dispatch(executor_, [h = std::move(handler_), ec, v = std::move(value)]() mutable {
             std::move(h)(ec, std::move(v));
         });
@@ -46,6 +55,7 @@ public:
 private:
     Handler handler_;
     Executor executor_;
+    asio::io_context* node_io_;
     std::optional<asio::executor_work_guard<Executor>> work_;
 };
 }  // namespace detail
@@ -59,10 +69,11 @@ auto async_call(node& n, std::string_view peer, mfa request, std::chrono::millis
             const auto node_ex = detail::io_executor(n);
             auto ex = asio::get_associated_executor(handler, node_ex);
             using done_t = detail::handler_completion<decltype(handler), decltype(ex)>;
-            bool owned_by_node = false;
-            if constexpr (std::is_same_v<decltype(ex), asio::any_io_executor>) owned_by_node = ex == node_ex;
+            asio::io_context* node_io = nullptr;
+            if constexpr (std::is_same_v<decltype(ex), asio::any_io_executor>)
+                if (ex == node_ex) node_io = &detail::io_context(n);
             n.async_call_erased(peer, request, timeout,
-                                std::make_unique<done_t>(std::move(handler), ex, owned_by_node));
+                                std::make_unique<done_t>(std::move(handler), ex, node_io));
         },
         token, std::string(peer), std::move(request), timeout);
 }
