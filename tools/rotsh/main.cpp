@@ -103,7 +103,6 @@ char* next_match(const char*, int state) {
 char** complete(const char* text, int start, int end) {
     rl_attempted_completion_over = 1;  // no file-name completion as a fallback
     g_matches = g_shell->complete(rl_line_buffer, static_cast<std::size_t>(start), static_cast<std::size_t>(end));
-    (void)text;
     return rl_completion_matches(text, next_match);
 }
 
