@@ -255,6 +255,10 @@ void connection::process_buffer() {
         ~end_batch() { c->flush_batch(); }
     } at_end{this};
     while ((state_ == state::handshake || state_ == state::open) && !read_paused_) {
+        if (!reading_allowed()) {
+            read_paused_ = true;
+            break;
+        }
         std::span<const std::uint8_t> payload;
         std::size_t size = 0;
         const std::size_t limit = frame_limit();
@@ -340,9 +344,7 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
         run_request(r.id, fn, module, r.function, r.args);
         return;
     }
-    if (running_requests_.fetch_add(1, std::memory_order_relaxed) + 1 >=
-        node_.options.max_requests_per_connection)
-        read_paused_ = true;
+    running_requests_.fetch_add(1, std::memory_order_relaxed);
     asio::post(node_.handlers, [self = shared_from_this(), id = r.id, fn = std::move(fn),
                                 module = std::string(module), function = std::string(r.function),
                                 args = binary(r.args.begin(), r.args.end())] {
@@ -397,16 +399,20 @@ void connection::run_request(std::uint64_t id, const function_ptr& fn, std::stri
 
 void connection::request_finished() {
     const std::size_t before = running_requests_.fetch_sub(1, std::memory_order_relaxed);
-    if (before >= node_.options.max_requests_per_connection) {
-        asio::post(strand_, [self = shared_from_this()] {
-            if (!self->read_paused_ ||
-                self->running_requests_.load() >= self->node_.options.max_requests_per_connection)
-                return;
-            self->read_paused_ = false;
-            self->process_buffer();
-            self->read_more();
-        });
-    }
+    if (before >= node_.options.max_requests_per_connection)
+        asio::post(strand_, [self = shared_from_this()] { self->resume_reading(); });
+}
+
+bool connection::reading_allowed() const noexcept {
+    return running_requests_.load(std::memory_order_relaxed) < node_.options.max_requests_per_connection &&
+           queued_bytes_.load(std::memory_order_relaxed) <= write_limit();
+}
+
+void connection::resume_reading() {
+    if (!read_paused_ || !reading_allowed()) return;
+    read_paused_ = false;
+    process_buffer();
+    read_more();
 }
 
 void connection::send_error(std::uint64_t id, errc code, std::string message) {
@@ -417,6 +423,7 @@ void connection::send_error(std::uint64_t id, errc code, std::string message) {
 
 result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&& done,
                                              std::optional<std::chrono::milliseconds> timeout) {
+    if (auto full = check_queue(); !full) return full.error();
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
     bool arm = false;
     {
@@ -484,7 +491,16 @@ void connection::expire_calls() {
     arm_deadline_timer();
 }
 
+result<void> connection::check_queue() const {
+    const std::size_t queued = queued_bytes_.load(std::memory_order_relaxed);
+    if (queued <= write_limit()) return {};
+    return failure{make_error_code(errc::overloaded),
+                   fmt::format("{} bytes already wait to be sent to {}, which is not reading them", queued,
+                               peer_name_)};
+}
+
 result<void> connection::cast(const mfa& request) {
+    if (auto full = check_queue(); !full) return full;
     {
         std::lock_guard lock(pending_mutex_);
         if (!accepting_calls_)
@@ -535,7 +551,9 @@ void connection::send_with(Append&& append) {
     {
         std::lock_guard lock(write_mutex_);
         if (write_closed_) return;
+        const std::size_t before = out_.size();
         append(out_);
+        queued_bytes_.fetch_add(out_.size() - before, std::memory_order_relaxed);
         if (writing_) return;
         // Sent while handling a read batch (an inline handler's reply, a call
         // made from a completion): flush_batch() writes them all at once.
@@ -557,6 +575,7 @@ bool connection::write_now() {
         else break;  // EAGAIN, or an error the asynchronous write will report
     }
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
+    queued_bytes_.fetch_sub(sent, std::memory_order_relaxed);
     return out_.empty();
 }
 
@@ -591,6 +610,7 @@ void connection::write_queued() {
 }
 
 void connection::on_write(std::error_code ec) {
+    queued_bytes_.fetch_sub(writing_buf_.size(), std::memory_order_relaxed);
     writing_buf_.clear();
     // After a burst of very big frames, give the memory back.
     if (writing_buf_.capacity() > keep_buffer_bytes) binary().swap(writing_buf_);
@@ -611,6 +631,7 @@ void connection::on_write(std::error_code ec) {
     }
     if (more) write_queued();
     else if (state_ == state::closing) finish_close();
+    if (read_paused_) resume_reading();
 }
 
 // --- Closing ---------------------------------------------------------------
@@ -636,6 +657,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
         if (goodbye && was_open && !write_closed_) {
             const binary bye = encode_goodbye(code, message);
             out_.insert(out_.end(), bye.begin(), bye.end());
+            queued_bytes_.fetch_add(bye.size(), std::memory_order_relaxed);
             if (!writing_) {
                 writing_ = true;
                 asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
@@ -685,6 +707,7 @@ connection_info connection::info() const {
     i.accepted = server_ != nullptr;
     if (server_) i.server = server_->name();
     i.jail = jail_;
+    i.bytes_queued = queued_bytes_.load(std::memory_order_relaxed);
     std::lock_guard lock(pending_mutex_);
     i.calls_pending = pending_.size();
     return i;

@@ -53,6 +53,8 @@ public:
     [[nodiscard]] result<std::uint64_t> start_call(const mfa& request, completion_ref&& done,
                                                    std::optional<std::chrono::milliseconds> timeout = {});
     [[nodiscard]] result<void> cast(const mfa& request);
+    /// errc::overloaded while more than write_limit() bytes wait for the peer.
+    [[nodiscard]] result<void> check_queue() const;
     /// Forgets call `id`; true if it was still pending (the caller then owns its completion).
     bool cancel(std::uint64_t id);
 
@@ -80,6 +82,11 @@ private:
     void run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
                      std::string_view function, std::span<const std::uint8_t> args);
     void request_finished();
+    /// Back-pressure: reading stops while too many requests run or too many
+    /// bytes wait to be written (a peer that does not read its replies).
+    [[nodiscard]] bool reading_allowed() const noexcept;
+    void resume_reading();
+    [[nodiscard]] std::size_t write_limit() const noexcept { return 4 * node_.options.max_frame_bytes; }
     /// registry::resolve, remembering the last few answers: functions are
     /// never removed and a connection's jail is fixed, so hits stay true.
     result<registry::target> resolve(const request_view& r);
@@ -144,6 +151,8 @@ private:
     std::mutex write_mutex_;
     binary out_;
     binary writing_buf_;  ///< strand only
+    /// out_ plus the write in flight: what the peer has not taken yet.
+    std::atomic<std::size_t> queued_bytes_{0};
     int fd_ = -1;         ///< the socket, for write_now(); valid while !write_closed_
     bool writing_ = false;
     bool write_closed_ = false;  ///< no frame is queued after the goodbye

@@ -752,3 +752,81 @@ TEST_CASE("a long exception message reaches a caller with the smallest frame lim
     REQUIRE_FALSE(big);
     CHECK(code_of(big.error()) == errc::exception);
 }
+
+// --- Back-pressure on writes --------------------------------------------------
+
+TEST_CASE("a peer that does not read its replies stops being read; nothing is lost") {
+    auto options = test_node("server");
+    options.max_frame_bytes = 16 * 1024;  // write limit: 4 frames = 64 KiB
+    options.max_requests_per_connection = 8;
+    std::atomic<int> ran{0};
+    served_node s(options);
+    s.srv.module("blob").def("get", [&](std::int64_t i) {
+        ++ran;
+        return tuple(i, binary(8000, 7));
+    });
+    raw_client raw(s.port);
+    raw.handshake("flood");
+
+    // 4,000 replies of 8 KB would be 32 MB: far more than socket buffers hold.
+    constexpr int calls = 4000;
+    binary requests;
+    for (int i = 1; i <= calls; ++i) append_request(requests, static_cast<std::uint64_t>(i), {"blob", "get", {i}}, 1u << 20);
+    REQUIRE_FALSE(raw.send(requests));
+    const auto queued = [&] {
+        for (const auto& c : s.srv.connections())
+            if (c.peer == "flood") return c.bytes_queued;
+        return std::size_t{0};
+    };
+    // The node fills the socket, queues up to its limit, then stops reading.
+    // Bounded by the limit plus the replies of requests already running.
+    REQUIRE(eventually([&] { return queued() > 32 * 1024; }, 10s));
+    CHECK(queued() <= 64 * 1024 + 8 * 8200);
+    CHECK(ran < calls);
+    s.good_client_still_served();
+
+    // Reading again lets everything through (handlers run concurrently, so in any order).
+    std::set<std::uint64_t> answered;
+    for (int i = 1; i <= calls; ++i) {
+        const response r = raw.read_response();
+        REQUIRE(r.ok);
+        answered.insert(r.id);
+    }
+    CHECK(answered.size() == calls);
+    CHECK(*answered.rbegin() == calls);
+    CHECK(ran == calls);
+    CHECK(eventually([&] { return queued() == 0; }));
+}
+
+TEST_CASE("calls to a peer that does not read fail fast with overloaded") {
+    std::promise<void> release;
+    auto released = release.get_future().share();
+    fake_server fake([released](frame_socket& peer, const hello&) {
+        welcome w;
+        w.version = 1;
+        w.max_frame = 1u << 20;
+        w.incarnation = 7;
+        w.node = "sloth@127.0.0.1";
+        w.name = "sloth";
+        REQUIRE_FALSE(peer.send(encode_welcome(w)));
+        released.wait_for(20s);  // never reads until the test is done
+    });
+    auto options = test_node("eager");
+    options.max_frame_bytes = 64 * 1024;  // write limit 256 KiB
+    node n(options);
+    n.connect("127.0.0.1", dial("eager", fake.port()), 1);
+    const binary chunk(60 * 1024, 1);
+    std::optional<failure> refused;
+    // Bounded: 2,000 casts of 60 KB would be 120 MB.
+    for (int i = 0; i < 2000 && !refused; ++i)
+        if (auto r = n.try_cast("sloth", {"m", "f", {chunk}}); !r) refused = r.error();
+    REQUIRE(refused);
+    CHECK(refused->code == errc::overloaded);
+    CHECK(refused->message.find("not reading") != std::string::npos);
+    CHECK(n.connections()[0].bytes_queued <= 256 * 1024 + 64 * 1024);
+    const auto call = n.try_call("sloth", {"m", "f", {1}}, 1s);
+    REQUIRE_FALSE(call);
+    CHECK(call.error().code == errc::overloaded);
+    release.set_value();
+    n.disconnect("sloth");
+}

@@ -32,6 +32,8 @@ struct node_options {
     std::chrono::milliseconds connect_timeout = 5000ms;
     /// Requests one connection may have running at once; past that the node
     /// stops reading from it until some finish (back-pressure, not failure).
+    /// Reading also stops while more than 4 * max_frame_bytes wait to be
+    /// written to the peer, and calls to such a peer fail with errc::overloaded.
     std::size_t max_requests_per_connection = 1024;
 };
 
@@ -76,6 +78,7 @@ struct connection_info {
     std::string server;           ///< Our server's name when accepted.
     std::string jail;             ///< The jail applied to requests arriving on it.
     std::size_t calls_pending = 0;///< Our calls waiting for a reply on it.
+    std::size_t bytes_queued = 0; ///< Bytes written to it that the peer has not taken yet.
 };
 
 }  // namespace rot
