@@ -156,6 +156,7 @@ void connection::on_hello(std::span<const std::uint8_t> payload) {
         state_ = state::handshake;
         return refuse(static_cast<errc>(r.code().value()), r.error().message);
     }
+    attached_.store(true, std::memory_order_release);
     welcome w;
     w.version = version;
     w.max_frame = static_cast<std::uint32_t>(node_.options.max_frame_bytes);
@@ -188,6 +189,7 @@ void connection::on_welcome(std::span<const std::uint8_t> payload) {
         close(static_cast<errc>(r.code().value()), r.error().message, true);
         return;
     }
+    attached_.store(true, std::memory_order_release);
     established();
     finish_dial(w.name);
 }
@@ -426,32 +428,44 @@ result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&
     if (auto full = check_queue(); !full) return full.error();
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
     bool arm = false;
+    bool post = false;
     {
-        // Registered before the request can be written, so no reply can beat it.
-        std::lock_guard lock(pending_mutex_);
-        if (!accepting_calls_)
-            return closing_ ? close_reason_
-                            : failure{make_error_code(errc::not_connected), "connection is not open"};
-        pending_call p{std::move(done)};
-        if (timeout) {
-            p.timeout = *timeout;
-            p.deadline = clock::now() + *timeout;
-            // Calls with equal timeouts end in the order they start, so the
-            // timer rarely needs moving.
-            if (p.deadline < deadline_armed_) {
-                deadline_armed_ = p.deadline;
-                arm = true;
+        // The request is encoded first (it may be too large: then nothing was
+        // registered), and registered before the lock lets it be written, so
+        // that no reply can arrive for a call the table does not know.
+        std::lock_guard wlock(write_mutex_);
+        const std::size_t before = out_.size();
+        if (!write_closed_) {
+            try {
+                append_request(out_, id, request, peer_max_frame_);
+            } catch (const rot::error& e) {
+                return e.to_failure();
             }
         }
-        pending_.insert(id, std::move(p));
+        {
+            std::lock_guard plock(pending_mutex_);
+            if (write_closed_ || !accepting_calls_) {
+                out_.resize(before);
+                return closing_ ? close_reason_
+                                : failure{make_error_code(errc::not_connected), "connection is not open"};
+            }
+            pending_call p{std::move(done)};
+            if (timeout) {
+                p.timeout = *timeout;
+                p.deadline = clock::now() + *timeout;
+                // Calls with equal timeouts end in the order they start, so the
+                // timer rarely needs moving.
+                if (p.deadline < deadline_armed_) {
+                    deadline_armed_ = p.deadline;
+                    arm = true;
+                }
+            }
+            pending_.insert(id, std::move(p));
+        }
+        queued_bytes_.fetch_add(out_.size() - before, std::memory_order_relaxed);
+        post = start_writing_locked();
     }
-    try {
-        send_with([&](binary& b) { append_request(b, id, request, peer_max_frame_); });
-    } catch (const rot::error& e) {
-        std::lock_guard lock(pending_mutex_);
-        if (auto p = pending_.take(id)) done = std::move(p->done);  // back to the caller
-        return e.to_failure();
-    }
+    if (post) asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
     if (arm) asio::post(strand_, [self = shared_from_this()] { self->arm_deadline_timer(); });
     return id;
 }
@@ -548,25 +562,32 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
 
 template <class Append>
 void connection::send_with(Append&& append) {
+    bool post = false;
     {
         std::lock_guard lock(write_mutex_);
         if (write_closed_) return;
         const std::size_t before = out_.size();
         append(out_);
         queued_bytes_.fetch_add(out_.size() - before, std::memory_order_relaxed);
-        if (writing_) return;
-        // Sent while handling a read batch (an inline handler's reply, a call
-        // made from a completion): flush_batch() writes them all at once.
-        if (strand_.running_in_this_thread() && in_batch_) return;
-        // Nothing in flight: write from this thread, sparing the I/O thread a
-        // wake-up; only what the socket does not take at once goes to it.
-        if (write_now()) return;
-        writing_ = true;
+        post = start_writing_locked();
     }
-    asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
+    if (post) asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
+}
+
+bool connection::start_writing_locked() {
+    if (writing_) return false;
+    // Sent while handling a read batch (an inline handler's reply, a call
+    // made from a completion): flush_batch() writes them all at once.
+    if (strand_.running_in_this_thread() && in_batch_) return false;
+    // Nothing in flight: write from this thread, sparing the I/O thread a
+    // wake-up; only what the socket does not take at once goes to it.
+    if (write_now()) return false;
+    writing_ = true;
+    return true;
 }
 
 bool connection::write_now() {
+    const bool was_over = queued_bytes_.load(std::memory_order_relaxed) > write_limit();
     std::size_t sent = 0;
     while (sent < out_.size() && fd_ >= 0) {
         const ssize_t n = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -576,6 +597,10 @@ bool connection::write_now() {
     }
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
     queued_bytes_.fetch_sub(sent, std::memory_order_relaxed);
+    // Reading may have stopped for these bytes; no write completion will come
+    // to restart it, so ask the strand (which knows whether it stopped).
+    if (was_over && queued_bytes_.load(std::memory_order_relaxed) <= write_limit())
+        asio::post(strand_, [self = shared_from_this()] { self->resume_reading(); });
     return out_.empty();
 }
 
@@ -587,8 +612,7 @@ void connection::flush_batch() {
     in_batch_ = false;
     {
         std::lock_guard lock(write_mutex_);
-        if (writing_ || out_.empty() || write_closed_ || write_now()) return;
-        writing_ = true;
+        if (out_.empty() || write_closed_ || !start_writing_locked()) return;
     }
     write_queued();
 }
@@ -599,6 +623,7 @@ void connection::write_queued() {
         writing_buf_.swap(out_);
     }
     if (state_ == state::closed || writing_buf_.empty()) {
+        queued_bytes_.fetch_sub(writing_buf_.size(), std::memory_order_relaxed);
         writing_buf_.clear();
         std::lock_guard lock(write_mutex_);
         writing_ = false;
@@ -618,6 +643,7 @@ void connection::on_write(std::error_code ec) {
     {
         std::lock_guard lock(write_mutex_);
         if (ec) {
+            queued_bytes_.fetch_sub(out_.size(), std::memory_order_relaxed);
             out_.clear();
             write_closed_ = true;
         }
@@ -643,14 +669,19 @@ void connection::close(errc code, std::string message, bool goodbye) {
         std::lock_guard lock(pending_mutex_);
         if (closing_) return;
         closing_ = true;
+        closing_flag_.store(true, std::memory_order_release);
         was_open = accepting_calls_;
         accepting_calls_ = false;
         close_reason_ = failure{make_error_code(code), message};
         pending_.remove_if_not([](const pending_call&) { return false; },
                                [&](pending_call&& c) { failed.push_back(std::move(c)); });
     }
+    // Out of the peer table first, so that a completion retrying its call
+    // does not get this connection back (pick() also skips closing ones).
+    // Only once attached: before that the handshake may still be writing
+    // peer_name_, and the strand detaches below, after any attach.
+    if (attached_.load(std::memory_order_acquire)) node_.detach(*this, failure{make_error_code(code), message});
     for (auto& p : failed) p.done->complete(make_error_code(code), term::make_string_lossy(message));
-    node_.detach(*this, failure{make_error_code(code), message});
     if (server_) server_->forget(this);
     {
         std::lock_guard lock(write_mutex_);
@@ -665,7 +696,10 @@ void connection::close(errc code, std::string message, bool goodbye) {
         }
         write_closed_ = true;
     }
-    asio::dispatch(strand_, [self = shared_from_this()] {
+    asio::dispatch(strand_, [self = shared_from_this(), reason = failure{make_error_code(code), message}] {
+        // On the strand, where the handshake attaches: a connection closed
+        // while saying hello is detached after it attached, never before.
+        if (self->attached_.load(std::memory_order_acquire)) self->node_.detach(*self, reason);
         if (self->state_ == state::closed) return;
         self->state_ = state::closing;
         // Frames still queued (a refuse, a goodbye, replies of this batch) go out first.

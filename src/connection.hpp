@@ -63,6 +63,8 @@ public:
     void close(errc code, std::string message, bool goodbye);
 
     [[nodiscard]] const strand_t& strand() const noexcept { return strand_; }
+    /// True once close() has begun: pick() passes such a connection over.
+    [[nodiscard]] bool closing() const noexcept { return closing_flag_.load(std::memory_order_acquire); }
     [[nodiscard]] connection_info info() const;
     /// The peer's name; set once the handshake is done.
     [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
@@ -100,6 +102,10 @@ private:
     template <class Append>
     void send_with(Append&& append);
     void flush_batch();
+    /// Under write_mutex_, after frames were appended to out_: starts them on
+    /// their way (now, at the end of the batch, or by the strand). True when
+    /// the caller must post write_queued() once the lock is released.
+    bool start_writing_locked();
     /// Under write_mutex_: writes what it can of out_ without blocking and
     /// removes it; true when out_ is empty.
     bool write_now();
@@ -143,6 +149,8 @@ private:
     asio::steady_timer deadline_timer_;
     bool accepting_calls_ = false;
     bool closing_ = false;
+    std::atomic<bool> closing_flag_{false};  ///< closing_, readable without the lock
+    std::atomic<bool> attached_{false};      ///< in the node's peer table (peer_name_ is then set)
     failure close_reason_;
     std::atomic<std::uint64_t> next_id_{1};
 

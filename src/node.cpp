@@ -148,9 +148,14 @@ std::shared_ptr<connection> node_impl::pick(std::string_view name) const {
     // A call made while handling a frame of one of this peer's connections
     // (from a completion handler, say) goes out on that connection: it joins
     // the write that ends the batch instead of waking another connection.
+    // Connections already closing are passed over.
     for (const auto& c : p.connections)
-        if (c->strand().running_in_this_thread()) return c;
-    return p.connections[p.next.fetch_add(1, std::memory_order_relaxed) % p.connections.size()];
+        if (c->strand().running_in_this_thread() && !c->closing()) return c;
+    const std::size_t n = p.connections.size();
+    const std::size_t first = p.next.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i)
+        if (const auto& c = p.connections[(first + i) % n]; !c->closing()) return c;
+    return nullptr;
 }
 
 std::vector<std::string> node_impl::peer_names() const {

@@ -39,6 +39,12 @@ struct peer {
 };
 
 class node_impl {
+    // First, so that they outlive every member holding connections: a
+    // connection's destructor reports to them.
+    std::mutex live_mutex_;
+    std::condition_variable live_cv_;
+    std::size_t live_ = 0;
+
 public:
     explicit node_impl(node_options options);
     ~node_impl();
@@ -95,9 +101,6 @@ private:
     std::mutex peer_down_mutex_;
     std::function<void(const std::string&, const failure&)> peer_down_;
 
-    std::mutex live_mutex_;
-    std::condition_variable live_cv_;
-    std::size_t live_ = 0;
     std::once_flag stop_once_;
 };
 

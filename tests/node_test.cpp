@@ -536,3 +536,35 @@ TEST_CASE("a handler on the handler pool may call synchronously, even back to it
     t.connect("cl", 1);
     CHECK(t.n2.call("srv", {"m", "who_called", {}}, 5s) == term(atom("node2")));
 }
+
+TEST_CASE("oversized asynchronous calls fail cleanly, also while deadlines fire around them") {
+    // Regression: a request that failed to encode was already registered, so
+    // a timeout or a close could complete it while async_call failed it again.
+    auto o = test_node("node1");
+    o.max_frame_bytes = 64 * 1024;
+    node n1(o);
+    n1.module("m").def("slow", [](std::int64_t ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // handler work, not test ordering
+        return 1;
+    });
+    const auto port = n1.start_server(test_server("srv")).port;
+    node n2(test_node("node2"));
+    n2.connect("127.0.0.1", {.name = "cl", .port = port}, 1);
+
+    std::atomic<int> too_large{0}, completions{0};
+    const binary big(128 * 1024, 1);
+    std::atomic<bool> done{false};
+    std::thread deadlines([&] {
+        for (int i = 0; i < 2000 && !done; ++i)
+            async_call(n2, "srv", {"m", "slow", {1}}, 1ms, [&](std::error_code, term) { ++completions; });
+    });
+    for (int i = 0; i < 300; ++i)
+        async_call(n2, "srv", {"m", "slow", {big}}, 0ms, [&](std::error_code ec, term) {
+            if (ec == errc::frame_too_large) ++too_large;
+            ++completions;
+        });
+    done = true;
+    deadlines.join();
+    REQUIRE(eventually([&] { return too_large == 300; }, 10s));
+    CHECK(n2.call<int>("srv", {"m", "slow", {0}}, 5s) == 1);
+}

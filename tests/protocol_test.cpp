@@ -830,3 +830,51 @@ TEST_CASE("calls to a peer that does not read fail fast with overloaded") {
     release.set_value();
     n.disconnect("sloth");
 }
+
+TEST_CASE("replies that cross the write limit within one batch do not stop reading (inline handlers)") {
+    // Regression: the batch's replies went out at once, so no write completion
+    // came to resume reading, and the connection stalled with requests unread.
+    for (const bool inline_handlers : {true, false}) {
+        CAPTURE(inline_handlers);
+        auto options = test_node("server");
+        options.max_frame_bytes = 4096;  // write limit 16 KiB
+        auto srv = test_server("srv");
+        srv.inline_handlers = inline_handlers;
+        served_node s(options, srv);
+        s.srv.module("blob").def("get", [](std::int64_t) { return std::string(3072, 'x'); });
+        raw_client raw(s.port);
+        raw.handshake("burst");
+        binary requests;
+        constexpr int calls = 64;
+        for (int i = 1; i <= calls; ++i) append_request(requests, static_cast<std::uint64_t>(i), {"blob", "get", {i}}, 4096);
+        REQUIRE_FALSE(raw.send(requests));
+        std::set<std::uint64_t> answered;
+        for (int i = 0; i < calls; ++i) {
+            const response r = raw.read_response();
+            REQUIRE(r.ok);
+            answered.insert(r.id);
+        }
+        CHECK(answered.size() == calls);
+    }
+}
+
+TEST_CASE("connections closed while saying hello are not left attached") {
+    // Regression: stop_server() during handshakes left dead connections in
+    // the peer table (listed by connected(), picked for calls, never freed).
+    auto options = test_node("server");
+    options.io_threads = 4;  // handshakes and the stop run on different threads
+    served_node s(options);
+    for (int round = 0; round < 40; ++round) {
+        CAPTURE(round);
+        const auto info = s.srv.start_server(test_server(fmt::format("s{}", round)));
+        std::vector<std::unique_ptr<raw_client>> clients;
+        for (int i = 0; i < 30; ++i) clients.push_back(std::make_unique<raw_client>(info.port));
+        const binary h = encode_hello(raw_hello("half"));
+        for (auto& c : clients) REQUIRE_FALSE(c->send(h));
+        // Stop as soon as the first hello is through: the others are mid-handshake.
+        while (s.srv.connected("half") == 0) std::this_thread::yield();
+        s.srv.stop_server(info.name);
+        REQUIRE(eventually([&] { return s.srv.connected("half") == 0; }, 5s));
+    }
+    s.good_client_still_served();
+}
