@@ -93,21 +93,19 @@ binary encode_welcome(const welcome& m) {
     return out;
 }
 
-binary encode_refuse(errc code, std::string_view message) {
+namespace {
+// refuse and goodbye carry the same (code, message).
+binary encode_failure(msg kind, errc code, std::string_view message) {
     binary out;
-    frame_builder f(out, msg::refuse);
+    frame_builder f(out, kind);
     write_failure(f.out(), code, message, max_handshake_message);
     f.finish(handshake_max_frame);
     return out;
 }
+}  // namespace
 
-binary encode_goodbye(errc code, std::string_view message) {
-    binary out;
-    frame_builder f(out, msg::goodbye);
-    write_failure(f.out(), code, message, max_handshake_message);
-    f.finish(handshake_max_frame);
-    return out;
-}
+binary encode_refuse(errc code, std::string_view message) { return encode_failure(msg::refuse, code, message); }
+binary encode_goodbye(errc code, std::string_view message) { return encode_failure(msg::goodbye, code, message); }
 
 void append_request(binary& out, std::uint64_t id, const mfa& request, std::size_t max) {
     frame_builder f(out, id ? msg::call : msg::cast);
