@@ -12,6 +12,7 @@
 #include <random>
 
 #include "connection.hpp"
+#include "futex.hpp"
 #include "node_impl.hpp"
 #include "server.hpp"
 
@@ -324,23 +325,25 @@ mfa mfa::from_term(const term& t) {
 // --- node ------------------------------------------------------------------
 
 namespace {
-// Waits in the calling thread for one call's reply.
+// Waits in the calling thread for one call's reply: the I/O thread publishes
+// the reply and wakes the caller with one futex call (no mutex: the caller is
+// woken to run, not to queue for a lock the I/O thread still holds).
 class sync_waiter final : public detail::completion {
 public:
     void complete(std::error_code ec, term value) override {
-        std::lock_guard lock(mutex_);
         ec_ = ec;
         value_ = std::move(value);
-        done_ = true;
-        cv_.notify_one();
+        done_.store(1, std::memory_order_release);
+        // The caller may already be gone; a futex wake does not touch the memory.
+        detail::wake_one(done_);
     }
     bool wait_until(std::chrono::steady_clock::time_point deadline) {
-        std::unique_lock lock(mutex_);
-        return cv_.wait_until(lock, deadline, [this] { return done_; });
+        while (done_.load(std::memory_order_acquire) == 0)
+            if (!detail::wait_while_zero(done_, deadline)) return done_.load(std::memory_order_acquire) != 0;
+        return true;
     }
     void wait() {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return done_; });
+        (void)wait_until(std::chrono::steady_clock::time_point::max());
     }
     result<term> take() {
         if (!ec_) return std::move(value_);
@@ -348,9 +351,7 @@ public:
     }
 
 private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool done_ = false;
+    std::atomic<std::uint32_t> done_{0};
     std::error_code ec_;
     term value_;
 };

@@ -26,6 +26,7 @@ struct shape {
     std::size_t connections = 1;   ///< W2/W3: pool size; M1: idle connections
     std::size_t inflight = 1;      ///< W2/W3: calls outstanding at all times
     std::size_t payload = 0;       ///< W2/W3: bytes echoed per call
+    std::string raw_w1 = "blocking";  ///< W1: how the raw client waits (see raw_side.cpp)
 };
 
 /// Everything a server or client role needs besides its shape.

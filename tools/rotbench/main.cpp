@@ -48,6 +48,11 @@ Prints one JSON line per (system, workload) on stdout, a summary on stderr.
   --client-cpu N      pin the client to CPU N   the first two CPUs we may use)
   --no-pin            do not pin
   --no-inline         the rot server runs handlers on its handler pool
+  --raw-w1 MODE       how raw's W1 client waits for a reply (default: blocking)
+                        blocking      a blocking read by the caller
+                        io-thread     an I/O thread reads and wakes the caller
+                        caller-reads  the caller reads; an idle I/O thread
+                                      watches the socket too
   --quick             a smoke run of seconds: W1 2000 calls, W2/W3 0.2 s warm-up + 1 s
   -h, --help          this help
 Exit status: 0 when every workload completed with correct answers, 1 when one
@@ -69,6 +74,7 @@ struct arguments {
     bool no_pin = false;
     bool quick = false;
     bool no_inline = false;
+    std::string raw_w1 = "blocking";
     // Set by the orchestrator for the processes it starts.
     std::string role;
     std::optional<int> cpu;
@@ -142,6 +148,11 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
         {"--inflight", [&](auto v) { return set_size(a.inflight, v, 1, 1'000'000); }},
         // Leaves room in rot's 64 MiB frame ceiling for the call's envelope.
         {"--payload", [&](auto v) { return set_size(a.payload, v, 0, 32u << 20); }},
+        {"--raw-w1",
+         [&](auto v) {
+             a.raw_w1 = v;
+             return v == "blocking" || v == "io-thread" || v == "caller-reads";
+         }},
         {"--server-cpu", [&](auto v) { return set_cpu(a.server_cpu, v); }},
         {"--client-cpu", [&](auto v) { return set_cpu(a.client_cpu, v); }},
         // What the orchestrator tells the processes it starts.
@@ -189,6 +200,7 @@ shape shape_for(const std::string& workload, const arguments& a) {
     if (workload == "W1") {
         s.calls = a.calls.value_or(a.quick ? 2000 : 20000);
         s.warmup_calls = s.calls / 10;
+        s.raw_w1 = a.raw_w1;
     } else if (workload == "M1") {
         s.connections = idle_connections;
     } else {
@@ -213,6 +225,7 @@ std::vector<std::string> shape_arguments(const shape& s) {
     if (s.workload == "W1") {
         add("--calls", std::to_string(s.calls));
         add("--warmup-calls", std::to_string(s.warmup_calls));
+        add("--raw-w1", s.raw_w1);
     } else if (s.workload == "M1") {
         add("--connections", std::to_string(s.connections));
     } else {
@@ -233,7 +246,8 @@ shape given_shape(const arguments& a) {
             .duration = seconds_d(a.duration.value_or(0)),
             .connections = a.connections.value_or(1),
             .inflight = a.inflight.value_or(1),
-            .payload = a.payload.value_or(0)};
+            .payload = a.payload.value_or(0),
+            .raw_w1 = a.raw_w1};
 }
 
 int run_role(const arguments& a) {

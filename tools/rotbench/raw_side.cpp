@@ -13,6 +13,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -234,18 +235,47 @@ void accept_loop(tcp::acceptor& acceptor, std::size_t max_frame) {
 
 // ---- W1: blocking ping-pong on one socket ----------------------------------------
 
-latency_result run_latency(tcp::socket& socket, const shape& s) {
+// W1's client waits for each reply in one of three ways (--raw-w1), so that the
+// cost of a client design can be told apart from the cost of rot's code:
+//   blocking      the caller reads its reply with a blocking read (the floor);
+//   io-thread     an I/O thread running the io_context reads it and wakes the
+//                 waiting caller, as rot's synchronous call does;
+//   caller-reads  the caller reads, while an idle I/O thread runs the io_context
+//                 whose reactor also watches the socket (and so wakes up too).
+latency_result run_latency(asio::io_context& io, tcp::socket& socket, const shape& s) {
     latency_result r;
     r.samples_us.reserve(s.calls);
     std::vector<std::uint8_t> request;
     request.reserve(header_bytes + 17);
     std::uint8_t reply[header_bytes + 8];
+
+    const bool io_thread_reads = s.raw_w1 == "io-thread";
+    std::atomic<std::uint32_t> replied{0};
+    std::function<void()> read_reply = [&] {
+        asio::async_read(socket, asio::buffer(reply), [&](std::error_code ec, std::size_t) {
+            if (ec) return;
+            replied.store(1);
+            replied.notify_one();
+            read_reply();
+        });
+    };
+    std::optional<std::jthread> io_thread;
+    auto work = asio::make_work_guard(io);
+    if (s.raw_w1 != "blocking") {
+        if (io_thread_reads) read_reply();
+        io_thread.emplace([&io] { io.run(); });
+    }
+
     const auto one_call = [&](std::uint64_t seq) {
         request.clear();
         put_add_request(request, seq);
         const auto t0 = clock_type::now();
+        replied.store(0);
         asio::write(socket, asio::buffer(request));
-        asio::read(socket, asio::buffer(reply));
+        if (io_thread_reads)
+            replied.wait(0);
+        else
+            asio::read(socket, asio::buffer(reply));
         const auto t1 = clock_type::now();
         const auto sum = static_cast<std::int64_t>(get_le64(reply + header_bytes));
         if (get_be32(reply) != 8 || sum != add_left(seq) + add_right(seq)) ++r.errors;
@@ -256,6 +286,8 @@ latency_result run_latency(tcp::socket& socket, const shape& s) {
     const auto start = clock_type::now();
     for (std::size_t i = 0; i < s.calls; ++i) r.samples_us.push_back(one_call(seq++));
     r.elapsed = clock_type::now() - start;
+    work.reset();
+    io.stop();
     return r;
 }
 
@@ -420,7 +452,9 @@ json_line raw_client(const role_options& o) {
         tcp::socket socket(io);
         socket.connect(server);
         socket.set_option(tcp::no_delay(true));
-        return latency_line("raw", s, run_latency(socket, s));
+        auto line = latency_line("raw", s, run_latency(io, socket, s));
+        if (s.raw_w1 != "blocking") line.add("client", s.raw_w1);
+        return line;
     }
     return throughput_line("raw", s, run_throughput(io, server, s));
 }
