@@ -32,6 +32,7 @@ constexpr std::size_t max_name_bytes = 255;
 // Far beyond any sensible call, and far from overflowing deadline arithmetic.
 constexpr std::int64_t max_timeout_ms = 24 * 60 * 60 * 1000;
 constexpr std::int64_t max_requests_ceiling = 1 << 20;
+constexpr std::int64_t max_request_bytes_ceiling = std::int64_t{1} << 40;
 
 constexpr std::string_view log_levels[] = {"debug", "info", "warning", "error", "none"};
 
@@ -208,13 +209,15 @@ class checker {
 
     void read_limits(const scope& s, node_options& n) const {
         only(s, {"max_frame_bytes", "call_timeout_ms", "connect_timeout_ms",
-                 "max_requests_per_connection"});
+                 "max_requests_per_connection", "max_request_bytes_per_connection"});
         integer(s, "max_frame_bytes", 4096, static_cast<std::int64_t>(max_frame_ceiling),
                 n.max_frame_bytes);
         milliseconds(s, "call_timeout_ms", n.call_timeout);
         milliseconds(s, "connect_timeout_ms", n.connect_timeout);
         integer(s, "max_requests_per_connection", 1, max_requests_ceiling,
                 n.max_requests_per_connection);
+        integer(s, "max_request_bytes_per_connection", 4096, max_request_bytes_ceiling,
+                n.max_request_bytes_per_connection);
     }
 
     void read_log(const scope& s, std::string& level) const {

@@ -344,13 +344,16 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
         // Runs now, while the arguments are still in the read buffer.
         running_requests_.fetch_add(1, std::memory_order_relaxed);
         run_request(r.id, fn, module, r.function, r.args);
+        request_finished(0);
         return;
     }
     running_requests_.fetch_add(1, std::memory_order_relaxed);
+    running_bytes_.fetch_add(r.args.size(), std::memory_order_relaxed);
     asio::post(node_.handlers, [self = shared_from_this(), id = r.id, fn = std::move(fn),
                                 module = std::string(module), function = std::string(r.function),
                                 args = binary(r.args.begin(), r.args.end())] {
         self->run_request(id, fn, module, function, args);
+        self->request_finished(args.size());
     });
 }
 
@@ -396,17 +399,20 @@ void connection::run_request(std::uint64_t id, const function_ptr& fn, std::stri
     } else if (!out) {
         log(log_level::info, node_.options.name, "cast failed: {}", out.error().message);
     }
-    request_finished();
 }
 
-void connection::request_finished() {
+void connection::request_finished(std::size_t arg_bytes) {
+    const std::size_t bytes_before = running_bytes_.fetch_sub(arg_bytes, std::memory_order_relaxed);
     const std::size_t before = running_requests_.fetch_sub(1, std::memory_order_relaxed);
-    if (before >= node_.options.max_requests_per_connection)
+    // Reading may have stopped at either limit: let the strand look again.
+    if (before >= node_.options.max_requests_per_connection ||
+        (arg_bytes > 0 && bytes_before >= node_.options.max_request_bytes_per_connection))
         asio::post(strand_, [self = shared_from_this()] { self->resume_reading(); });
 }
 
 bool connection::reading_allowed() const noexcept {
     return running_requests_.load(std::memory_order_relaxed) < node_.options.max_requests_per_connection &&
+           running_bytes_.load(std::memory_order_relaxed) < node_.options.max_request_bytes_per_connection &&
            queued_bytes_.load(std::memory_order_relaxed) <= write_limit();
 }
 
@@ -742,6 +748,8 @@ connection_info connection::info() const {
     if (server_) i.server = server_->name();
     i.jail = jail_;
     i.bytes_queued = queued_bytes_.load(std::memory_order_relaxed);
+    i.requests_running = running_requests_.load(std::memory_order_relaxed);
+    i.request_bytes = running_bytes_.load(std::memory_order_relaxed);
     std::lock_guard lock(pending_mutex_);
     i.calls_pending = pending_.size();
     return i;

@@ -83,7 +83,8 @@ private:
     void on_response(std::span<const std::uint8_t> payload);
     void run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
                      std::string_view function, std::span<const std::uint8_t> args);
-    void request_finished();
+    /// A request is answered; `arg_bytes` is what its argument copy held.
+    void request_finished(std::size_t arg_bytes);
     /// Back-pressure: reading stops while too many requests run or too many
     /// bytes wait to be written (a peer that does not read its replies).
     [[nodiscard]] bool reading_allowed() const noexcept;
@@ -166,6 +167,7 @@ private:
     bool write_closed_ = false;  ///< no frame is queued after the goodbye
 
     std::atomic<std::size_t> running_requests_{0};
+    std::atomic<std::size_t> running_bytes_{0};  ///< argument copies held by running_requests_
 
     struct resolved {
         std::string module;

@@ -99,6 +99,7 @@ max_frame_bytes = 65536
 call_timeout_ms = 250
 connect_timeout_ms = 1500
 max_requests_per_connection = 16
+max_request_bytes_per_connection = 1048576
 
 [log]
 level = "debug"
@@ -111,6 +112,7 @@ level = "debug"
     CHECK(c.node.call_timeout == 250ms);
     CHECK(c.node.connect_timeout == 1500ms);
     CHECK(c.node.max_requests_per_connection == 16);
+    CHECK(c.node.max_request_bytes_per_connection == 1048576);
 
     REQUIRE(c.servers.size() == 2);
     CHECK(c.servers[0].name == "srv");
@@ -159,6 +161,7 @@ TEST_CASE("an empty file is all defaults") {
         CHECK(c.node.call_timeout == 5000ms);
         CHECK(c.node.connect_timeout == 5000ms);
         CHECK(c.node.max_requests_per_connection == 1024);
+        CHECK(c.node.max_request_bytes_per_connection == 64u << 20);
         CHECK(c.servers.empty());
         CHECK(c.connects.empty());
         CHECK(c.modules.empty());
@@ -287,6 +290,8 @@ port = 70000
           "cfg.toml:2: limits.call_timeout_ms: 86400001 is out of range (1..86400000)");
     CHECK(error_of("[limits]\nmax_requests_per_connection = 0\n") ==
           "cfg.toml:2: limits.max_requests_per_connection: 0 is out of range (1..1048576)");
+    CHECK(error_of("[limits]\nmax_request_bytes_per_connection = 4095\n") ==
+          "cfg.toml:2: limits.max_request_bytes_per_connection: 4095 is out of range (4096..1099511627776)");
 
     // The bounds themselves are fine.
     const config c = parse_config(R"(
@@ -528,6 +533,7 @@ TEST_CASE("every shipped config/*.toml is valid") {
     CHECK(full.node.call_timeout == d.call_timeout);
     CHECK(full.node.connect_timeout == d.connect_timeout);
     CHECK(full.node.max_requests_per_connection == d.max_requests_per_connection);
+    CHECK(full.node.max_request_bytes_per_connection == d.max_request_bytes_per_connection);
     CHECK(full.log_level == config{}.log_level);
     REQUIRE(full.servers.size() == 1);
     CHECK(full.servers[0].ip == server_options{}.ip);

@@ -798,6 +798,48 @@ TEST_CASE("a peer that does not read its replies stops being read; nothing is lo
     CHECK(eventually([&] { return queued() == 0; }));
 }
 
+TEST_CASE("requests waiting for the handler pool hold at most max_request_bytes_per_connection") {
+    auto options = test_node("server");
+    options.max_request_bytes_per_connection = 64 * 1024;
+    options.handler_threads = 8;  // the held requests must leave some for the good client
+    gate held;
+    served_node s(options);
+    s.srv.module("hold").def("size", [&](const binary& b) {
+        REQUIRE(held.wait());
+        return static_cast<std::int64_t>(b.size());
+    });
+    raw_client raw(s.port);
+    raw.handshake("flood");
+
+    // 40 requests of 16 KiB: the fourth takes the arguments held past 64 KiB.
+    constexpr int calls = 40;
+    binary requests;
+    for (int i = 1; i <= calls; ++i)
+        append_request(requests, static_cast<std::uint64_t>(i), {"hold", "size", {binary(16 * 1024, 1)}}, 1u << 20);
+    REQUIRE_FALSE(raw.send(requests));
+    const auto flood = [&] {
+        for (const auto& c : s.srv.connections())
+            if (c.peer == "flood") return c;
+        return connection_info{};
+    };
+    REQUIRE(eventually([&] { return flood().requests_running == 4; }));
+    CHECK(flood().request_bytes >= 64 * 1024);
+    s.good_client_still_served();
+    // Reading stopped there (not a snapshot on the way up): still four after a round trip.
+    CHECK(flood().requests_running == 4);
+
+    held.open();
+    std::set<std::uint64_t> answered;
+    for (int i = 1; i <= calls; ++i) {
+        const response r = raw.read_response();
+        REQUIRE(r.ok);
+        CHECK(r.value == term(std::int64_t{16 * 1024}));
+        answered.insert(r.id);
+    }
+    CHECK(answered.size() == calls);
+    CHECK(eventually([&] { return flood().requests_running == 0 && flood().request_bytes == 0; }));
+}
+
 TEST_CASE("calls to a peer that does not read fail fast with overloaded") {
     std::promise<void> release;
     auto released = release.get_future().share();

@@ -35,6 +35,10 @@ struct node_options {
     /// Reading also stops while more than 4 * max_frame_bytes wait to be
     /// written to the peer, and calls to such a peer fail with errc::overloaded.
     std::size_t max_requests_per_connection = 1024;
+    /// Bytes of arguments that requests waiting for or running on the handler
+    /// pool may hold, per connection; past that the node stops reading from it
+    /// until some finish. (Inline handlers read their arguments in place.)
+    std::size_t max_request_bytes_per_connection = 64u << 20;
 };
 
 struct server_options {
@@ -79,6 +83,8 @@ struct connection_info {
     std::string jail;             ///< The jail applied to requests arriving on it.
     std::size_t calls_pending = 0;///< Our calls waiting for a reply on it.
     std::size_t bytes_queued = 0; ///< Bytes written to it that the peer has not taken yet.
+    std::size_t requests_running = 0; ///< Requests from the peer not yet answered.
+    std::size_t request_bytes = 0;    ///< Argument bytes those requests hold.
 };
 
 }  // namespace rot
