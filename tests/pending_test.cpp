@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "futex.hpp"
 #include "pending.hpp"
 
 using namespace rot;
@@ -70,4 +74,31 @@ TEST_CASE("a waiter that is not owned is never deleted") {
         REQUIRE(p);
     }
     CHECK(destroyed == 1);  // only by its own scope
+}
+
+// --- The futex a synchronous caller sleeps on -----------------------------------
+
+TEST_CASE("a caller's futex wait ends when woken, and at its deadline when not") {
+    using namespace std::chrono;
+    std::atomic<std::uint32_t> flag{0};
+    // Not woken: false once the deadline has passed, and not before it.
+    const auto start = steady_clock::now();
+    const auto deadline = start + 20ms;
+    while (wait_while_zero(flag, deadline)) {
+    }
+    CHECK(steady_clock::now() >= deadline);
+    CHECK_FALSE(wait_while_zero(flag, start));  // a deadline already gone
+    CHECK(flag.load() == 0);
+
+    // Woken by another thread, with no deadline worth the name.
+    std::thread setter([&] {
+        flag.store(1, std::memory_order_release);
+        wake_one(flag);
+    });
+    while (flag.load(std::memory_order_acquire) == 0)
+        REQUIRE(wait_while_zero(flag, steady_clock::time_point::max()));
+    setter.join();
+    CHECK(flag.load() == 1);
+    // A set flag does not sleep at all.
+    CHECK(wait_while_zero(flag, steady_clock::now() + 10s));
 }
