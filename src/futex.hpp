@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <limits>
+#include <thread>
 
 namespace rot::detail {
 
@@ -26,12 +28,18 @@ inline bool wait_while_zero(std::atomic<std::uint32_t>& flag, std::chrono::stead
     static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
     // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, which is steady_clock's.
     const auto since_epoch = deadline.time_since_epoch();
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+    // Clamped, should time_t be narrower than the clock (the kernel clamps too).
+    const auto secs = std::min(std::chrono::duration_cast<std::chrono::seconds>(since_epoch),
+                               std::chrono::seconds(std::numeric_limits<time_t>::max() / 2));
     const timespec at{static_cast<time_t>(secs.count()),
                       static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - secs).count())};
     const long rc = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&flag), FUTEX_WAIT_BITSET_PRIVATE, 0u, &at,
                               nullptr, FUTEX_BITSET_MATCH_ANY);
-    return !(rc == -1 && errno == ETIMEDOUT);
+    if (rc == 0 || errno == EAGAIN || errno == EINTR) return true;
+    if (errno == ETIMEDOUT) return false;
+    // No futex (a seccomp filter, say): wait in short sleeps rather than spin.
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(1)));
+    return true;
 }
 
 /// Wakes a thread sleeping in wait_while_zero() on `flag`. `flag` may be gone

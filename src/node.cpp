@@ -333,9 +333,11 @@ public:
     void complete(std::error_code ec, term value) override {
         ec_ = ec;
         value_ = std::move(value);
-        done_.store(1, std::memory_order_release);
-        // The caller may already be gone; a futex wake does not touch the memory.
-        detail::wake_one(done_);
+        // Once done_ is set the caller may return and this object be gone:
+        // the address is taken first, and a futex wake does not touch memory.
+        auto& flag = done_;
+        flag.store(1, std::memory_order_release);
+        detail::wake_one(flag);
     }
     bool wait_until(std::chrono::steady_clock::time_point deadline) {
         while (done_.load(std::memory_order_acquire) == 0)

@@ -48,7 +48,8 @@ Prints one JSON line per (system, workload) on stdout, a summary on stderr.
   --client-cpu N      pin the client to CPU N   the first two CPUs we may use)
   --no-pin            do not pin
   --no-inline         the rot server runs handlers on its handler pool
-  --raw-w1 MODE       how raw's W1 client waits for a reply (default: blocking)
+  --raw-w1 MODE       how raw's W1 client waits for a reply (default: blocking;
+                      raw's W1 only, reported as "client" in its JSON line)
                         blocking      a blocking read by the caller
                         io-thread     an I/O thread reads and wakes the caller
                         caller-reads  the caller reads; an idle I/O thread

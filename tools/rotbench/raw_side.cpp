@@ -21,9 +21,11 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include "bench.hpp"
+#include "futex.hpp"  // rot's own waiter, for the io-thread design
 #include "report.hpp"
 
 namespace rotbench {
@@ -238,8 +240,9 @@ void accept_loop(tcp::acceptor& acceptor, std::size_t max_frame) {
 // W1's client waits for each reply in one of three ways (--raw-w1), so that the
 // cost of a client design can be told apart from the cost of rot's code:
 //   blocking      the caller reads its reply with a blocking read (the floor);
-//   io-thread     an I/O thread running the io_context reads it and wakes the
-//                 waiting caller, as rot's synchronous call does;
+//   io-thread     an I/O thread running the io_context reads it, hands it
+//                 over and wakes the waiting caller with rot's futex waiter,
+//                 as rot's synchronous call does;
 //   caller-reads  the caller reads, while an idle I/O thread runs the io_context
 //                 whose reactor also watches the socket (and so wakes up too).
 latency_result run_latency(asio::io_context& io, tcp::socket& socket, const shape& s) {
@@ -249,14 +252,19 @@ latency_result run_latency(asio::io_context& io, tcp::socket& socket, const shap
     request.reserve(header_bytes + 17);
     std::uint8_t reply[header_bytes + 8];
 
+    // io-thread: the I/O thread reads into `reply`, copies it to `answer` and
+    // publishes it (0 waiting, 1 answered, 2 failed with `failed`).
     const bool io_thread_reads = s.raw_w1 == "io-thread";
+    std::uint8_t answer[sizeof reply];
     std::atomic<std::uint32_t> replied{0};
+    std::error_code failed;
     std::function<void()> read_reply = [&] {
         asio::async_read(socket, asio::buffer(reply), [&](std::error_code ec, std::size_t) {
-            if (ec) return;
-            replied.store(1);
-            replied.notify_one();
-            read_reply();
+            if (ec) failed = ec;
+            else std::memcpy(answer, reply, sizeof reply);
+            replied.store(ec ? 2 : 1, std::memory_order_release);
+            rot::detail::wake_one(replied);
+            if (!ec) read_reply();
         });
     };
     std::optional<std::jthread> io_thread;
@@ -265,20 +273,34 @@ latency_result run_latency(asio::io_context& io, tcp::socket& socket, const shap
         if (io_thread_reads) read_reply();
         io_thread.emplace([&io] { io.run(); });
     }
+    // Stops the I/O thread on every way out, before the locals it uses go.
+    struct stop_io {
+        asio::io_context& io;
+        std::optional<std::jthread>& thread;
+        ~stop_io() {
+            io.stop();
+            thread.reset();
+        }
+    } stop{io, io_thread};
 
     const auto one_call = [&](std::uint64_t seq) {
         request.clear();
         put_add_request(request, seq);
         const auto t0 = clock_type::now();
-        replied.store(0);
+        replied.store(0, std::memory_order_relaxed);
         asio::write(socket, asio::buffer(request));
-        if (io_thread_reads)
-            replied.wait(0);
-        else
+        const std::uint8_t* got = reply;
+        if (io_thread_reads) {
+            while (replied.load(std::memory_order_acquire) == 0)
+                rot::detail::wait_while_zero(replied, clock_type::time_point::max());
+            if (replied.load(std::memory_order_relaxed) == 2) throw std::system_error(failed, "reading a reply");
+            got = answer;
+        } else {
             asio::read(socket, asio::buffer(reply));
+        }
         const auto t1 = clock_type::now();
-        const auto sum = static_cast<std::int64_t>(get_le64(reply + header_bytes));
-        if (get_be32(reply) != 8 || sum != add_left(seq) + add_right(seq)) ++r.errors;
+        const auto sum = static_cast<std::int64_t>(get_le64(got + header_bytes));
+        if (get_be32(got) != 8 || sum != add_left(seq) + add_right(seq)) ++r.errors;
         return std::chrono::duration<double, std::micro>(t1 - t0).count();
     };
     std::uint64_t seq = 0;
@@ -286,8 +308,6 @@ latency_result run_latency(asio::io_context& io, tcp::socket& socket, const shap
     const auto start = clock_type::now();
     for (std::size_t i = 0; i < s.calls; ++i) r.samples_us.push_back(one_call(seq++));
     r.elapsed = clock_type::now() - start;
-    work.reset();
-    io.stop();
     return r;
 }
 
