@@ -85,8 +85,9 @@ private:
                      std::string_view function, std::span<const std::uint8_t> args);
     /// A request is answered; `arg_bytes` is what its argument copy held.
     void request_finished(std::size_t arg_bytes);
-    /// Back-pressure: reading stops while too many requests run or too many
-    /// bytes wait to be written (a peer that does not read its replies).
+    /// Back-pressure: reading stops while too many requests run, their argument
+    /// copies hold too many bytes, or too many bytes wait to be written (a
+    /// peer that does not read its replies).
     [[nodiscard]] bool reading_allowed() const noexcept;
     void resume_reading();
     [[nodiscard]] std::size_t write_limit() const noexcept { return 4 * node_.options.max_frame_bytes; }

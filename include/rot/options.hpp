@@ -83,7 +83,7 @@ struct connection_info {
     std::string jail;             ///< The jail applied to requests arriving on it.
     std::size_t calls_pending = 0;///< Our calls waiting for a reply on it.
     std::size_t bytes_queued = 0; ///< Bytes written to it that the peer has not taken yet.
-    std::size_t requests_running = 0; ///< Requests from the peer not yet answered.
+    std::size_t requests_running = 0; ///< Calls and casts from the peer not yet finished.
     std::size_t request_bytes = 0;    ///< Argument bytes those requests hold.
 };
 
