@@ -36,13 +36,13 @@ void register_builtins(node_impl& n) {
         for (const auto& [function, arity] : *exports) out.push_back(tuple(atom(function), arity));
         return term::make_list(std::move(out));
     });
-    m.def("connected", [&n] { return atoms(n.peer_names()); });
+    m.def("connected", [&n] { return atoms(n.peers.names()); });
     m.def("memory", [&n] {
-        const auto conns = n.all_connections();
+        const auto conns = n.peers.all();
         std::size_t pending = 0;
         for (const auto& c : conns) pending += c->info().calls_pending;
         return map({{atom("resident_bytes"), resident_bytes()},
-                    {atom("peers"), n.peer_names().size()},
+                    {atom("peers"), n.peers.names().size()},
                     {atom("connections"), conns.size()},
                     {atom("servers"), n.servers().size()},
                     {atom("calls_pending"), pending},

@@ -7,6 +7,9 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "auth.hpp"
+#include "limits.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -27,12 +30,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Names are atoms on the Erlang side, and atoms stop at 255 bytes.
-constexpr std::size_t max_name_bytes = 255;
-// Far beyond any sensible call, and far from overflowing deadline arithmetic.
-constexpr std::int64_t max_timeout_ms = 24 * 60 * 60 * 1000;
-constexpr std::int64_t max_requests_ceiling = 1 << 20;
-constexpr std::int64_t max_request_bytes_ceiling = std::int64_t{1} << 40;
+using detail::max_name_bytes;
+using detail::max_timeout_ms;
 
 constexpr std::string_view log_levels[] = {"debug", "info", "warning", "error", "none"};
 
@@ -201,23 +200,70 @@ class checker {
     }
 
     void read_node(const scope& s, node_options& n) const {
-        only(s, {"name", "io_threads", "handler_threads"});
+        only(s, {"name", "io_threads", "handler_threads", "cookie", "cookie_file"});
         name(s, "name", n.name);
-        integer(s, "io_threads", 1, 256, n.io_threads);
-        integer(s, "handler_threads", 0, 4096, n.handler_threads);
+        integer(s, "io_threads", 1, detail::max_io_threads, n.io_threads);
+        integer(s, "handler_threads", 0, detail::max_handler_threads, n.handler_threads);
+        cookie(s, "cookie", n.cookie);
+        if (auto p = path(s, "cookie_file")) n.cookie_file = p->string();
+        if (!n.cookie.empty() && !n.cookie_file.empty())
+            fail(s.table.get("cookie_file")->source(), s.key("cookie_file"), "give cookie or cookie_file, not both");
     }
 
     void read_limits(const scope& s, node_options& n) const {
-        only(s, {"max_frame_bytes", "call_timeout_ms", "connect_timeout_ms",
-                 "max_requests_per_connection", "max_request_bytes_per_connection"});
-        integer(s, "max_frame_bytes", 4096, static_cast<std::int64_t>(max_frame_ceiling),
-                n.max_frame_bytes);
+        only(s, {"max_frame_bytes", "call_timeout_ms", "connect_timeout_ms", "max_requests_per_connection",
+                 "max_request_bytes_per_connection", "stalled_frame_timeout_ms"});
+        integer(s, "max_frame_bytes", detail::min_frame_limit, max_frame_ceiling, n.max_frame_bytes);
         milliseconds(s, "call_timeout_ms", n.call_timeout);
         milliseconds(s, "connect_timeout_ms", n.connect_timeout);
-        integer(s, "max_requests_per_connection", 1, max_requests_ceiling,
-                n.max_requests_per_connection);
-        integer(s, "max_request_bytes_per_connection", 4096, max_request_bytes_ceiling,
+        milliseconds(s, "stalled_frame_timeout_ms", n.stalled_frame_timeout);
+        integer(s, "max_requests_per_connection", 1, detail::max_requests_ceiling, n.max_requests_per_connection);
+        integer(s, "max_request_bytes_per_connection", detail::min_frame_limit, detail::max_request_bytes_ceiling,
                 n.max_request_bytes_per_connection);
+    }
+
+    // A secret given in the file: 1..max_cookie_bytes bytes.
+    void cookie(const scope& s, std::string_view k, std::string& out) const {
+        auto n = string(s, k);
+        if (!n) return;
+        if (n->get().empty() || n->get().size() > detail::max_cookie_bytes)
+            fail(n->source(), s.key(k),
+                 fmt::format("must be 1 to {} bytes (it is {})", detail::max_cookie_bytes, n->get().size()));
+        out = n->get();
+    }
+
+    // A file named in the config: relative paths are relative to the config
+    // file's directory when there is such a file (see read_modules).
+    std::optional<fs::path> path(const scope& s, std::string_view k) const {
+        auto n = string(s, k);
+        if (!n) return std::nullopt;
+        const fs::path p(n->get());
+        if (p.empty()) fail(n->source(), s.key(k), "must not be empty");
+        return anchored(p);
+    }
+
+    fs::path anchored(const fs::path& p) const {
+        std::error_code ec;
+        const fs::path base = source_.parent_path();
+        return !base.empty() && fs::is_directory(base, ec) && p.is_relative() ? base / p : p;
+    }
+
+    void transport(const scope& s, rot::transport& out) const {
+        auto n = string(s, "transport");
+        if (!n) return;
+        if (n->get() == "tcp") out = rot::transport::tcp;
+        else if (n->get() == "tls") out = rot::transport::tls;
+        else fail(n->source(), s.key("transport"), fmt::format("\"{}\" is not one of tcp, tls", n->get()));
+    }
+
+    void read_tls(const scope& s, tls_options& t) const {
+        only(s, {"certificate", "private_key", "ca", "verify_peer", "require_peer_certificate", "check_node_name"});
+        if (auto p = path(s, "certificate")) t.certificate = p->string();
+        if (auto p = path(s, "private_key")) t.private_key = p->string();
+        if (auto p = path(s, "ca")) t.ca = p->string();
+        boolean(s, "verify_peer", t.verify_peer);
+        boolean(s, "require_peer_certificate", t.require_peer_certificate);
+        boolean(s, "check_node_name", t.check_node_name);
     }
 
     void read_log(const scope& s, std::string& level) const {
@@ -241,9 +287,6 @@ class checker {
                  fmt::format("expected an array of strings, got {}", bare_type(n->type())));
         // A relative path means "next to this file" only when there is such a
         // file to be next to; parse_config of an in-memory text keeps it as is.
-        std::error_code ec;
-        const fs::path base = source_.parent_path();
-        const bool anchored = !base.empty() && fs::is_directory(base, ec);
         std::size_t i = 0;
         for (const toml::node& e : *array) {
             const auto key = fmt::format("{}[{}]", s.key("load"), i++);
@@ -252,7 +295,7 @@ class checker {
                      fmt::format("expected a string, got {}", bare_type(e.type())));
             const fs::path p(e.as_string()->get());
             if (p.empty()) fail(e.source(), key, "must not be empty");
-            modules.push_back(anchored && p.is_relative() ? base / p : p);
+            modules.push_back(anchored(p));
         }
     }
 
@@ -265,6 +308,15 @@ class checker {
                      fmt::format("expected a string, got {}", bare_type(v.type())));
             check_name(v.source(), key, v.as_string()->get());
             jails.emplace(k.str(), v.as_string()->get());
+        }
+    }
+
+    void read_cookies(const scope& s, std::map<std::string, std::string, std::less<>>& cookies) const {
+        for (auto&& [k, v] : s.table) {
+            check_name(k.source(), s.key(k.str()), k.str());
+            std::string secret;
+            cookie(s, k.str(), secret);
+            cookies.emplace(k.str(), secret);
         }
     }
 
@@ -283,19 +335,38 @@ class checker {
     }
 
     server_options read_server(const scope& s) const {
-        only(s, {"name", "ip", "port", "acceptors", "jail", "jails"});
+        only(s, {"name", "ip", "port", "acceptors", "jail", "jails", "cookies", "inline_handlers", "transport",
+                 "tls", "max_connections", "max_handshakes"});
         server_options o;
         name(s, "name", o.name);
         address(s, "ip", o.ip);
         integer(s, "port", 0, 65535, o.port);
-        integer(s, "acceptors", 1, 1024, o.acceptors);
+        integer(s, "acceptors", 1, detail::max_acceptors, o.acceptors);
         name(s, "jail", o.jail);
-        if (auto j = table(s, "jails")) read_jails(*j, o.jails);
+        if (auto c = table(s, "cookies")) read_cookies(*c, o.cookies);
+        if (auto j = table(s, "jails")) {
+            read_jails(*j, o.jails);
+            for (auto&& [k, v] : j->table)
+                if (!o.cookies.count(k.str()))
+                    fail(k.source(), j->key(k.str()),
+                         fmt::format("client {} has a jail but no cookie of its own ({}.cookies): a per-client "
+                                     "jail holds only for a client that proves its name",
+                                     k.str(), s.path));
+        }
+        boolean(s, "inline_handlers", o.inline_handlers);
+        transport(s, o.transport);
+        if (auto t = table(s, "tls")) read_tls(*t, o.tls);
+        integer(s, "max_connections", 1, detail::max_connections_ceiling, o.max_connections);
+        integer(s, "max_handshakes", 1, detail::max_connections_ceiling, o.max_handshakes);
+        if (o.transport == rot::transport::tls && (o.tls.certificate.empty() || o.tls.private_key.empty()))
+            fail((s.table.get("tls") ? s.table.get("tls") : s.table.get("transport"))->source(), s.key("tls"),
+                 "a TLS server needs tls.certificate and tls.private_key");
         return o;
     }
 
     connect_spec read_connect(const scope& s) const {
-        only(s, {"host", "port", "name", "connections", "jail", "link"});
+        only(s, {"host", "port", "name", "connections", "jail", "link", "cookie", "cookie_file", "transport",
+                 "tls"});
         connect_spec c;
         if (auto n = string(s, "host")) {
             check_name(n->source(), s.key("host"), n->get());
@@ -305,9 +376,22 @@ class checker {
         }
         integer(s, "port", 1, 65535, c.options.port);
         name(s, "name", c.options.name);
-        integer(s, "connections", 1, 1024, c.connections);
+        integer(s, "connections", 1, detail::max_pool_connections, c.connections);
         name(s, "jail", c.options.jail);
         boolean(s, "link", c.link);
+        cookie(s, "cookie", c.options.cookie);
+        if (auto p = path(s, "cookie_file")) {
+            if (!c.options.cookie.empty())
+                fail(s.table.get("cookie_file")->source(), s.key("cookie_file"),
+                     "give cookie or cookie_file, not both");
+            try {
+                c.options.cookie = detail::read_cookie_file(*p);
+            } catch (const rot::error& e) {
+                fail(s.table.get("cookie_file")->source(), s.key("cookie_file"), e.message());
+            }
+        }
+        transport(s, c.options.transport);
+        if (auto t = table(s, "tls")) read_tls(*t, c.options.tls);
         return c;
     }
 

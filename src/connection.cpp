@@ -3,13 +3,8 @@
 #include <asio/connect.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
-#include <asio/write.hpp>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-
-#include <sys/socket.h>
 
 #include "server.hpp"
 
@@ -23,181 +18,233 @@ constexpr std::size_t min_read_space = 4 * 1024;
 constexpr std::size_t keep_buffer_bytes = 1u << 20;
 // How long a closing connection may take to flush its goodbye.
 constexpr auto flush_limit = std::chrono::seconds(1);
+// The first byte of a TLS handshake record (a ClientHello). A rot frame
+// before the handshake starts with 0 (its length is under 4096).
+constexpr int tls_handshake_record = 0x16;
 
-std::string endpoint_text(const asio::ip::tcp::socket& s) {
-    std::error_code ec;
-    const auto ep = s.remote_endpoint(ec);
-    return ec ? std::string("?") : fmt::format("{}:{}", ep.address().to_string(), ep.port());
-}
-
-errc to_errc(std::error_code ec) {
-    return ec.category() == rot::category() ? static_cast<errc>(ec.value()) : errc::protocol_error;
-}
 }  // namespace
 
-connection::connection(node_impl& node, strand_t strand)
+connection::connection(node_impl& node, strand_t strand, dial_plan plan)
     : node_(node),
       strand_(std::move(strand)),
-      socket_(strand_),
+      transport_(strand_),
       timer_(strand_),
-      state_(state::dialing),
+      dial_(std::move(plan)),
+      state_(state::connecting),
       deadline_timer_(strand_) {
     node_.connection_opened();
 }
 
-connection::connection(node_impl& node, asio::ip::tcp::socket socket, std::shared_ptr<server> srv)
+connection::connection(node_impl& node, strand_t strand, std::shared_ptr<server> srv)
     : node_(node),
-      strand_(*socket.get_executor().target<strand_t>()),
-      socket_(std::move(socket)),
+      strand_(std::move(strand)),
+      transport_(strand_),
       timer_(strand_),
       server_(std::move(srv)),
-      state_(state::handshake),
+      state_(state::connecting),
+      counted_in_handshakes_(true),
       deadline_timer_(strand_) {
     node_.connection_opened();
 }
 
-connection::~connection() { node_.connection_finished(); }
-
-std::size_t connection::frame_limit() const noexcept {
-    return state_ == state::open ? node_.options.max_frame_bytes : handshake_max_frame;
+connection::~connection() {
+    if (nonce_registered_) node_.forget_nonce(handshake_->own_nonce());
+    if (counted_in_handshakes_) server_->handshake_ended();
+    node_.connection_finished();
 }
 
-// --- Handshake -------------------------------------------------------------
+// --- Setting up: connect, TLS, handshake ----------------------------------------
 
-void connection::dial(asio::ip::tcp::resolver::results_type endpoints, std::string name,
-                      std::string jail, std::chrono::steady_clock::time_point deadline, dial_done done) {
-    hello h;
-    h.max_frame = static_cast<std::uint32_t>(node_.options.max_frame_bytes);
-    h.incarnation = node_.incarnation;
-    h.node = node_.options.name;
-    h.name = std::move(name);
-    asio::dispatch(strand_, [self = shared_from_this(), endpoints = std::move(endpoints),
-                             frame = encode_hello(h), jail = std::move(jail), deadline,
-                             done = std::move(done)]() mutable {
+void connection::dial(dial_done done) {
+    asio::dispatch(strand_, [self = shared_from_this(), done = std::move(done)]() mutable {
         self->dial_done_ = std::move(done);
-        if (self->state_ != state::dialing) {
-            // Closed before the dial began (the node is stopping).
-            failure reason;
-            {
-                std::lock_guard lock(self->pending_mutex_);
-                reason = self->close_reason_;
-            }
-            return self->finish_dial(std::move(reason));
-        }
-        self->jail_ = std::move(jail);
-        self->timer_.expires_at(deadline);
-        self->timer_.async_wait([self](std::error_code ec) {
-            if (!ec && (self->state_ == state::dialing || self->state_ == state::handshake))
-                self->close(errc::timeout, "timed out connecting and saying hello", false);
-        });
-        asio::async_connect(self->socket_, endpoints,
-                            [self, frame = std::move(frame)](std::error_code ec,
-                                                                  const asio::ip::tcp::endpoint& ep) mutable {
-                                if (self->state_ != state::dialing) return;
-                                if (ec) {
-                                    self->close(errc::connect_failed,
-                                                fmt::format("cannot connect: {}", ec.message()), false);
-                                    return;
-                                }
-                                self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-                                {
-                                    std::lock_guard lock(self->write_mutex_);
-                                    self->fd_ = self->socket_.native_handle();
-                                }
-                                self->remote_address_ =
-                                    fmt::format("{}:{}", ep.address().to_string(), ep.port());
-                                self->state_ = state::handshake;
-                                self->send(std::move(frame));
-                                self->start_reading();
+        // Closed before the dial began (the node is stopping).
+        if (self->state_ != state::connecting) return self->finish_dial(self->calls_.reason());
+        self->arm_state_timer(self->dial_->deadline);
+        asio::async_connect(self->transport_.dialing_socket(), self->dial_->endpoints,
+                            [self](std::error_code ec, const asio::ip::tcp::endpoint&) {
+                                if (self->state_ != state::connecting) return;
+                                if (ec)
+                                    return self->close(errc::connect_failed,
+                                                       fmt::format("cannot connect: {}", ec.message()), false);
+                                self->transport_.adopt(std::move(self->transport_.dialing_socket()));
+                                self->start_securing();
                             });
     });
 }
 
-void connection::accept() {
-    asio::dispatch(strand_, [self = shared_from_this()] {
-        std::error_code ec;
-        self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-        {
-            std::lock_guard lock(self->write_mutex_);
-            self->fd_ = self->socket_.native_handle();
-        }
-        self->remote_address_ = endpoint_text(self->socket_);
-        self->timer_.expires_after(self->node_.options.connect_timeout);
-        self->timer_.async_wait([self](std::error_code ec) {
-            if (!ec && self->state_ == state::handshake)
-                self->close(errc::timeout, "no hello before the handshake deadline", false);
-        });
-        self->start_reading();
+void connection::accept(asio::ip::tcp::socket socket) {
+    asio::dispatch(strand_, [self = shared_from_this(), socket = std::move(socket)]() mutable {
+        if (self->state_ != state::connecting) return;
+        self->transport_.adopt(std::move(socket));
+        self->arm_state_timer(std::chrono::steady_clock::now() + self->node_.options.connect_timeout);
+        self->start_securing();
     });
 }
 
-void connection::on_hello(std::span<const std::uint8_t> payload) {
-    const hello h = decode_hello(payload);
-    const auto refuse = [&](errc code, std::string message) {
-        log(log_level::warning, node_.options.name, "refusing connection from {} ({}): {}",
-            remote_address_, h.node, message);
-        send(encode_refuse(code, message));
-        close(code, std::move(message), false);
-    };
-    const std::uint16_t version = std::min(h.max_version, max_protocol_version);
-    if (version < std::max(h.min_version, min_protocol_version))
-        return refuse(errc::version_mismatch,
-                      fmt::format("no protocol version in common: client speaks {}..{}, server speaks {}..{}",
-                                  h.min_version, h.max_version, min_protocol_version, max_protocol_version));
-    if (h.name.empty()) return refuse(errc::invalid_argument, "empty connection name");
-    if (server_->stopped()) return refuse(errc::stopped, "server is stopping");
-
-    peer_name_ = h.name;
-    peer_node_ = h.node;
-    peer_max_frame_ = std::clamp<std::size_t>(h.max_frame, handshake_max_frame, max_frame_ceiling);
-    jail_ = server_->jail_for(h.name);
-    state_ = state::open;
-    if (auto r = node_.attach(shared_from_this(), h.name, h.node, h.incarnation); !r) {
-        state_ = state::handshake;
-        return refuse(static_cast<errc>(r.code().value()), r.error().message);
-    }
-    attached_.store(true, std::memory_order_release);
-    welcome w;
-    w.version = version;
-    w.max_frame = static_cast<std::uint32_t>(node_.options.max_frame_bytes);
-    w.incarnation = node_.incarnation;
-    w.node = node_.options.name;
-    w.name = server_->name();
-    send(encode_welcome(w));
-    established();
+void connection::start_pipe(int fd, std::string local, std::string remote, dial_done done) {
+    asio::dispatch(strand_, [self = shared_from_this(), fd, local = std::move(local), remote = std::move(remote),
+                             done = std::move(done)]() mutable {
+        self->dial_done_ = std::move(done);
+        self->transport_.adopt_pipe(fd, std::move(local), std::move(remote));
+        if (self->state_ != state::connecting) return self->finish_dial(self->calls_.reason());
+        self->arm_state_timer(self->dial_ ? self->dial_->deadline
+                                          : std::chrono::steady_clock::now() + self->node_.options.connect_timeout);
+        self->start_securing();
+    });
 }
 
-void connection::on_welcome(std::span<const std::uint8_t> payload) {
-    const welcome w = decode_welcome(payload);
-    if (w.name.empty()) throw error(errc::protocol_error, "welcome with an empty server name");
-    if (w.version < min_protocol_version || w.version > max_protocol_version) {
-        close(errc::version_mismatch,
-              fmt::format("server chose protocol version {}, this node speaks {}..{}", w.version,
-                          min_protocol_version, max_protocol_version),
-              false);
+void connection::arm_state_timer(std::chrono::steady_clock::time_point at) {
+    timer_.expires_at(at);
+    timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (ec) return;
+        switch (self->state_) {
+            case state::connecting:
+            case state::securing:
+            case state::handshake:
+                return self->close(errc::timeout,
+                                   self->dial_ ? "timed out connecting and saying hello"
+                                               : "no handshake before the deadline (connect_timeout)",
+                                   false);
+            case state::open: return self->check_stalled_frame();
+            case state::closing: return self->finish_close();
+            case state::closed: return;
+        }
+    });
+}
+
+void connection::start_securing() {
+    state_ = state::securing;
+    const tls_context& tls = dial_ ? dial_->tls : server_->tls();
+    if (!tls) return start_handshake();
+    if (dial_) {
+        transport_.secure(*tls, dial_->host);
+        return transport_.async_tls_handshake(false, [self = shared_from_this()](std::error_code ec) {
+            self->on_secured(ec);
+        });
+    }
+    sniff_tls_client();
+}
+
+// A TLS server looks at the first byte before it speaks TLS: a plaintext rot
+// node is told in words (its own protocol) why it is refused.
+void connection::sniff_tls_client() {
+    transport_.async_wait_readable([self = shared_from_this()](std::error_code ec) {
+        if (self->state_ != state::securing) return;
+        const int first = ec ? -1 : self->transport_.first_byte();
+        if (first == tls_handshake_record) {
+            self->transport_.secure(*self->server_->tls(), {});
+            return self->transport_.async_tls_handshake(true, [self](std::error_code ec) { self->on_secured(ec); });
+        }
+        if (first < 0) return self->close(errc::connection_lost, "closed by the peer before the TLS handshake", false);
+        const auto why = fmt::format("server {} accepts TLS connections only (its transport is tls)",
+                                     self->server_->name());
+        self->server_->log_refusal(fmt::format("refusing {}: not TLS: {}", self->transport_.remote_address(), why));
+        if (first == 0) self->transport_.refuse_and_close(encode_refuse(errc::tls_failed, why));
+        self->close(errc::tls_failed, why, false);
+    });
+}
+
+void connection::on_secured(std::error_code ec) {
+    if (state_ != state::securing) return;
+    if (!ec) return start_handshake();
+    const std::string why = transport_.tls_failure(ec);
+    if (server_) server_->log_refusal(fmt::format("refusing {}: {}", transport_.remote_address(), why));
+    close(errc::tls_failed, why, false);
+}
+
+void connection::start_handshake() {
+    state_ = state::handshake;
+    handshake_self self{node_.options.name, node_.incarnation, static_cast<std::uint32_t>(node_.options.max_frame_bytes),
+                        transport_.secured() ? flag_tls : 0};
+    try {
+        if (dial_) {
+            handshake_.emplace(handshake::dialer(std::move(self), dial_->options.name, dial_->cookie));
+        } else {
+            handshake_.emplace(handshake::acceptor(std::move(self), server_->name(),
+                                                   [srv = server_](std::string_view client) {
+                                                       return srv->cookie_for(client);
+                                                   }));
+        }
+    } catch (const rot::error& e) {
+        return close(to_errc(e.code()), e.message(), false);
+    }
+    node_.own_nonce(handshake_->own_nonce(), transport_.local_address(), transport_.remote_address());
+    nonce_registered_ = true;
+    if (dial_) send(handshake_->hello_frame());
+    start_reading();
+}
+
+void connection::on_handshake_frame(std::span<const std::uint8_t> payload) {
+    auto step = handshake_->on_frame(payload);
+    if (step.is == handshake::status::failed) return handshake_failed(std::move(step.why), step.send);
+    // A nonce of ours coming back is a reflection: someone relaying this
+    // node's own handshake to itself to borrow its proof.
+    if (node_.reflected(handshake_->peer_nonce(), transport_.local_address(), transport_.remote_address())) {
+        const std::string why = "authentication failed: the peer sent back this node's own nonce (a reflected handshake)";
+        return handshake_failed({make_error_code(errc::auth_failed), why},
+                                server_ ? encode_refuse(errc::auth_failed, "authentication failed") : binary{});
+    }
+    if (step.is == handshake::status::in_progress) {
+        if (server_ && server_->stopped())
+            return handshake_failed({make_error_code(errc::stopped), "server is stopping"},
+                                    encode_refuse(errc::stopped, "server is stopping"));
+        send(step.send);
         return;
     }
-    peer_name_ = w.name;
-    peer_node_ = w.node;
-    peer_max_frame_ = std::clamp<std::size_t>(w.max_frame, handshake_max_frame, max_frame_ceiling);
+    // Authenticated. The dialer's failures from here on reach an acceptor
+    // that thinks the connection open: it is told with a goodbye.
+    const auto refusal = [&](const failure& f) {
+        return server_ ? encode_refuse(to_errc(f.code), f.message) : encode_goodbye(to_errc(f.code), f.message);
+    };
+    if (auto bad = check_authenticated()) return handshake_failed(*bad, refusal(*bad));
+    peer_ = handshake_->peer();
+    jail_ = dial_ ? dial_->options.jail : server_->jail_for(peer_.name);
+    route_ = {peer_.node, peer_.incarnation, peer_.key_id, dial_.has_value(),
+              dial_ ? dial_->options.name : server_->name(), jail_};
+    // Calls are taken before the name is published, so that nobody who
+    // finds the connection through it is told it is not open yet.
+    calls_.open();
     state_ = state::open;
-    if (auto r = node_.attach(shared_from_this(), w.name, w.node, w.incarnation); !r) {
-        {
-            std::lock_guard lock(pending_mutex_);
-            accepting_calls_ = true;  // lets close() say goodbye: the server thinks we are open
-        }
-        close(static_cast<errc>(r.code().value()), r.error().message, true);
-        return;
+    if (auto r = node_.attach(shared_from_this(), peer_.name, route_); !r) {
+        state_ = state::handshake;
+        return handshake_failed(r.error(), refusal(r.error()));
     }
     attached_.store(true, std::memory_order_release);
+    if (server_) send(step.send);  // the welcome
     established();
-    finish_dial(w.name);
+    if (dial_) finish_dial(peer_.name);
+}
+
+std::optional<failure> connection::check_authenticated() const {
+    const tls_options& tls = dial_ ? dial_->options.tls : server_->options().tls;
+    if (!transport_.secured() || !tls.check_node_name) return std::nullopt;
+    const std::string& node = handshake_->peer().node;
+    const auto names = transport_.peer_certificate_names();
+    if (std::find(names.begin(), names.end(), node) != names.end()) return std::nullopt;
+    return failure{make_error_code(errc::auth_failed),
+                   fmt::format("authentication failed: node {} does not match its certificate (which names {})", node,
+                               names.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(names, ", ")))};
+}
+
+void connection::handshake_failed(failure why, const binary& tell_peer) {
+    if (server_) {
+        const auto& p = handshake_->peer();
+        server_->log_refusal(fmt::format("refusing {}{}: {}", transport_.remote_address(),
+                                         p.name.empty() ? "" : fmt::format(" ({} of node {})", p.name, p.node),
+                                         why.message));
+    }
+    if (!tell_peer.empty()) send(tell_peer);
+    close(to_errc(why.code), why.message, false);
 }
 
 void connection::established() {
+    node_.forget_nonce(handshake_->own_nonce());
+    nonce_registered_ = false;
+    handshake_.reset();
+    if (std::exchange(counted_in_handshakes_, false)) server_->handshake_ended();
     timer_.cancel();
-    std::lock_guard lock(pending_mutex_);
-    accepting_calls_ = !closing_;
+    last_read_ = std::chrono::steady_clock::now();
 }
 
 void connection::finish_dial(result<std::string> r) {
@@ -213,41 +260,75 @@ void connection::start_reading() {
 
 void connection::read_more() {
     if (reading_ || read_paused_ || state_ == state::closing || state_ == state::closed) return;
-    // Room for the rest of a partly received frame (its length is already
-    // checked against the limit), or at least min_read_space.
-    std::size_t want = rend_ - rbegin_ + min_read_space;
-    if (rend_ - rbegin_ >= frame_header_bytes) {
-        const auto* h = rbuf_.data() + rbegin_;
-        const std::size_t len = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) |
-                                (std::size_t{h[2]} << 8) | std::size_t{h[3]};
-        want = std::max(want, frame_header_bytes + len);
-    }
+    // Room for more of a partly received frame (its length is already checked
+    // against the limit), or at least min_read_space. A big frame's buffer
+    // grows as its bytes arrive, at most doubling what is here, never to the
+    // size its header announces: a header alone reserves nothing.
+    const std::size_t have = rend_ - rbegin_;
+    std::size_t want = have + min_read_space;
+    if (have >= frame_header_bytes)
+        want = std::max(want, std::min(frame_header_bytes + frame_length(rbuf_.data() + rbegin_), 2 * have));
     if (rbuf_.size() - rbegin_ < want || rbuf_.size() - rend_ < min_read_space) {
         if (rbegin_ > 0) {
-            std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
-            rend_ -= rbegin_;
+            std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, have);
+            rend_ = have;
             rbegin_ = 0;
         }
-        if (rbuf_.size() < want) rbuf_.resize(std::max(want, std::min(2 * rbuf_.size(), want + (1 << 20))));
+        if (rbuf_.size() < want) rbuf_.resize(want);
     }
     reading_ = true;
-    socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
-                            [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                                self->on_read(ec, n);
-                            });
+    transport_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                               [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                                   self->on_read(ec, n);
+                               });
 }
 
 void connection::on_read(std::error_code ec, std::size_t n) {
     reading_ = false;
     if (state_ == state::closing || state_ == state::closed) return;
     if (ec) {
-        close(errc::connection_lost,
-              ec == asio::error::eof ? std::string("connection closed by the peer") : ec.message(), false);
+        const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+        close(errc::connection_lost, eof ? std::string("connection closed by the peer") : ec.message(), false);
         return;
     }
     rend_ += n;
+    last_read_ = std::chrono::steady_clock::now();
     process_buffer();
     read_more();
+    watch_partial_frame();
+}
+
+void connection::watch_partial_frame() {
+    // A frame that has begun must keep coming.
+    if (state_ == state::open && rbegin_ != rend_ && !read_paused_ && !stall_timer_armed_) {
+        stall_timer_armed_ = true;
+        arm_state_timer(last_read_ + node_.options.stalled_frame_timeout);
+    }
+}
+
+void connection::check_stalled_frame() {
+    stall_timer_armed_ = false;
+    if (rbegin_ == rend_ || read_paused_) return;
+    const auto quiet_since = last_read_;
+    if (std::chrono::steady_clock::now() - quiet_since < node_.options.stalled_frame_timeout) {
+        stall_timer_armed_ = true;
+        return arm_state_timer(quiet_since + node_.options.stalled_frame_timeout);
+    }
+    const std::size_t have = rend_ - rbegin_;
+    const auto message = fmt::format(
+        "a frame stalled: {} of its {} bytes arrived, then nothing for {} ms", have,
+        have >= frame_header_bytes ? std::to_string(frame_header_bytes + frame_length(rbuf_.data() + rbegin_))
+                                   : std::string("?"),
+        node_.options.stalled_frame_timeout.count());
+    log(log_level::warning, node_.options.name, "closing connection with {}: {}", transport_.remote_address(), message);
+    close(errc::timeout, message, true);
+}
+
+void connection::paused_reading() {
+    read_paused_ = true;
+    // Bytes we do not read cannot be late.
+    stall_timer_armed_ = false;
+    if (state_ == state::open) timer_.cancel();
 }
 
 void connection::process_buffer() {
@@ -257,8 +338,8 @@ void connection::process_buffer() {
         ~end_batch() { c->flush_batch(); }
     } at_end{this};
     while ((state_ == state::handshake || state_ == state::open) && !read_paused_) {
-        if (!reading_allowed()) {
-            read_paused_ = true;
+        if (state_ == state::open && !reading_allowed()) {
+            paused_reading();
             break;
         }
         std::span<const std::uint8_t> payload;
@@ -267,12 +348,15 @@ void connection::process_buffer() {
         const auto status = parse_frame({rbuf_.data() + rbegin_, rend_ - rbegin_}, limit, payload, size);
         if (status == frame_status::need_more) break;
         if (status == frame_status::too_large) {
-            const auto* h = rbuf_.data() + rbegin_;
-            const std::size_t len = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) |
-                                    (std::size_t{h[2]} << 8) | std::size_t{h[3]};
-            const auto message = fmt::format("frame of {} bytes exceeds the limit of {} bytes", len, limit);
-            log(log_level::warning, node_.options.name, "closing connection from {}: {}",
-                remote_address_, message);
+            if (state_ == state::handshake && server_ && rbuf_[rbegin_] == tls_handshake_record) {
+                // A TLS client on a plaintext server: its ClientHello reads as a huge frame.
+                const auto why = fmt::format("server {} does not speak TLS (its transport is tcp)", server_->name());
+                return handshake_failed({make_error_code(errc::tls_failed), why}, encode_refuse(errc::tls_failed, why));
+            }
+            const auto message = fmt::format("frame of {} bytes exceeds the limit of {} bytes",
+                                             frame_length(rbuf_.data() + rbegin_), limit);
+            log(log_level::warning, node_.options.name, "closing connection from {}: {}", transport_.remote_address(),
+                message);
             close(errc::frame_too_large, message, true);
             return;
         }
@@ -280,8 +364,8 @@ void connection::process_buffer() {
         try {
             handle_frame(payload);
         } catch (const rot::error& e) {
-            log(log_level::warning, node_.options.name, "closing connection with {}: {}",
-                remote_address_, e.message());
+            log(log_level::warning, node_.options.name, "closing connection with {}: {}", transport_.remote_address(),
+                e.message());
             close(to_errc(e.code()), e.message(), true);
             return;
         } catch (const std::exception& e) {
@@ -296,140 +380,30 @@ void connection::process_buffer() {
     }
 }
 
+std::size_t connection::frame_limit() const noexcept {
+    return state_ == state::open ? node_.options.max_frame_bytes : handshake_max_frame;
+}
+
 void connection::handle_frame(std::span<const std::uint8_t> payload) {
-    const msg kind = payload_kind(payload);
-    if (state_ == state::handshake) {
-        if (server_) {
-            if (kind != msg::hello) throw error(errc::protocol_error, "expected a hello");
-            on_hello(payload);
-        } else if (kind == msg::welcome) {
-            on_welcome(payload);
-        } else if (kind == msg::refuse) {
-            auto f = decode_failure(payload);
-            close(to_errc(f.code), "refused: " + f.message, false);
-        } else {
-            throw error(errc::protocol_error, "expected a welcome");
-        }
-        return;
-    }
-    switch (kind) {
+    if (state_ == state::handshake) return on_handshake_frame(payload);
+    switch (const msg kind = payload_kind(payload)) {
         case msg::call:
         case msg::cast: on_request(payload); break;
         case msg::reply:
         case msg::error: on_response(payload); break;
         case msg::goodbye: {
             const auto f = decode_failure(payload);
-            close(errc::disconnected, fmt::format("{} said goodbye: {}", peer_name_, f.message), false);
+            close(errc::disconnected, fmt::format("{} said goodbye: {}", peer_.name, f.message), false);
             break;
         }
         default:
-            throw error(errc::protocol_error,
-                        fmt::format("unexpected message kind {}", static_cast<int>(kind)));
+            throw error(errc::protocol_error, fmt::format("unexpected message kind {}", static_cast<int>(kind)));
     }
-}
-
-// --- Requests arriving -----------------------------------------------------
-
-void connection::on_request(std::span<const std::uint8_t> payload) {
-    const request_view r = decode_request(payload);
-    auto target = resolve(r);
-    if (!target) {
-        if (r.id) send_error(r.id, static_cast<errc>(target.code().value()), target.error().message);
-        else log(log_level::info, node_.options.name, "cast dropped: {}", target.error().message);
-        return;
-    }
-    const std::string_view module = target->module;
-    auto fn = std::move(target->fn);
-    if (server_ && server_->inline_handlers()) {
-        // Runs now, while the arguments are still in the read buffer.
-        running_requests_.fetch_add(1, std::memory_order_relaxed);
-        run_request(r.id, fn, module, r.function, r.args);
-        request_finished(0);
-        return;
-    }
-    running_requests_.fetch_add(1, std::memory_order_relaxed);
-    running_bytes_.fetch_add(r.args.size(), std::memory_order_relaxed);
-    asio::post(node_.handlers, [self = shared_from_this(), id = r.id, fn = std::move(fn),
-                                module = std::string(module), function = std::string(r.function),
-                                args = binary(r.args.begin(), r.args.end())] {
-        self->run_request(id, fn, module, function, args);
-        self->request_finished(args.size());
-    });
-}
-
-result<registry::target> connection::resolve(const request_view& r) {
-    const std::string_view module = jail_.empty() ? r.module : std::string_view(jail_);
-    for (const auto& c : resolved_)
-        if (c.fn && c.arity == r.arity && c.function == r.function && c.module == module)
-            return registry::target{c.fn, c.module};
-    auto t = node_.functions.resolve(jail_, r.module, r.function, r.arity);
-    if (t) {
-        resolved& c = resolved_[resolved_next_++ % resolved_.size()];
-        c = {std::string(t->module), std::string(r.function), r.arity, t->fn};
-        t->module = c.module;  // the registry's view may not outlive its lock
-    }
-    return t;
-}
-
-void connection::run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
-                             std::string_view function, std::span<const std::uint8_t> args) {
-    result<term> out = [&]() -> result<term> {
-        term::list_type values;
-        try {
-            term list = from_binary(args);
-            values = std::move(list.as_list());
-        } catch (const rot::error& e) {
-            return failure{make_error_code(errc::protocol_error), "malformed arguments: " + e.message()};
-        }
-        return registry::invoke(*fn, values, module, function);
-    }();
-    if (id) {
-        if (!out) {
-            send_error(id, to_errc(out.code()), out.error().message);
-        } else {
-            try {
-                send_with([&](binary& b) { append_reply(b, id, *out, peer_max_frame_); });
-            } catch (const rot::error& e) {
-                send_error(id, to_errc(e.code()),
-                           fmt::format("the reply of {}:{} cannot be sent: {}", module, function, e.message()));
-            } catch (const std::exception& e) {
-                send_error(id, errc::exception, e.what());
-            }
-        }
-    } else if (!out) {
-        log(log_level::info, node_.options.name, "cast failed: {}", out.error().message);
-    }
-}
-
-void connection::request_finished(std::size_t arg_bytes) {
-    const std::size_t bytes_before = running_bytes_.fetch_sub(arg_bytes, std::memory_order_relaxed);
-    const std::size_t before = running_requests_.fetch_sub(1, std::memory_order_relaxed);
-    // Reading may have stopped at either limit: let the strand look again.
-    if (before >= node_.options.max_requests_per_connection ||
-        (arg_bytes > 0 && bytes_before >= node_.options.max_request_bytes_per_connection))
-        asio::post(strand_, [self = shared_from_this()] { self->resume_reading(); });
-}
-
-bool connection::reading_allowed() const noexcept {
-    return running_requests_.load(std::memory_order_relaxed) < node_.options.max_requests_per_connection &&
-           running_bytes_.load(std::memory_order_relaxed) < node_.options.max_request_bytes_per_connection &&
-           queued_bytes_.load(std::memory_order_relaxed) <= write_limit();
-}
-
-void connection::resume_reading() {
-    if (!read_paused_ || !reading_allowed()) return;
-    read_paused_ = false;
-    process_buffer();
-    read_more();
-}
-
-void connection::send_error(std::uint64_t id, errc code, std::string message) {
-    send_with([&](binary& b) { append_error(b, id, code, message); });
 }
 
 // --- Calls going out -------------------------------------------------------
 
-result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&& done,
+result<std::uint64_t> connection::start_call(const mfa& request, completion_ref& done,
                                              std::optional<std::chrono::milliseconds> timeout) {
     if (auto full = check_queue(); !full) return full.error();
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
@@ -439,35 +413,22 @@ result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&
         // The request is encoded first (it may be too large: then nothing was
         // registered), and registered before the lock lets it be written, so
         // that no reply can arrive for a call the table does not know.
-        std::lock_guard wlock(write_mutex_);
+        std::lock_guard lock(write_mutex_);
+        if (write_closed_)
+            return calls_.closing() ? calls_.reason()
+                                    : failure{make_error_code(errc::not_connected), "connection is not open"};
         const std::size_t before = out_.size();
-        if (!write_closed_) {
-            try {
-                append_request(out_, id, request, peer_max_frame_);
-            } catch (const rot::error& e) {
-                return e.to_failure();
-            }
+        try {
+            append_request(out_, id, request, peer_.max_frame);
+        } catch (const rot::error& e) {
+            return e.to_failure();
         }
-        {
-            std::lock_guard plock(pending_mutex_);
-            if (write_closed_ || !accepting_calls_) {
-                out_.resize(before);
-                return closing_ ? close_reason_
-                                : failure{make_error_code(errc::not_connected), "connection is not open"};
-            }
-            pending_call p{std::move(done)};
-            if (timeout) {
-                p.timeout = *timeout;
-                p.deadline = clock::now() + *timeout;
-                // Calls with equal timeouts end in the order they start, so the
-                // timer rarely needs moving.
-                if (p.deadline < deadline_armed_) {
-                    deadline_armed_ = p.deadline;
-                    arm = true;
-                }
-            }
-            pending_.insert(id, std::move(p));
+        auto added = calls_.add(id, done, timeout);
+        if (!added) {
+            out_.resize(before);
+            return added.error();
         }
+        arm = *added;
         queued_bytes_.fetch_add(out_.size() - before, std::memory_order_relaxed);
         post = start_writing_locked();
     }
@@ -477,12 +438,8 @@ result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&
 }
 
 void connection::arm_deadline_timer() {
-    clock::time_point at;
-    {
-        std::lock_guard lock(pending_mutex_);
-        at = deadline_armed_;
-    }
-    if (at == clock::time_point::max() || state_ == state::closed) return;
+    const auto at = calls_.next_deadline();
+    if (at == std::chrono::steady_clock::time_point::max() || state_ == state::closed) return;
     deadline_timer_.expires_at(at);
     deadline_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
         if (!ec) self->expire_calls();
@@ -490,24 +447,10 @@ void connection::arm_deadline_timer() {
 }
 
 void connection::expire_calls() {
-    std::vector<pending_call> expired;
-    {
-        std::lock_guard lock(pending_mutex_);
-        const auto now = clock::now();
-        auto next = clock::time_point::max();
-        pending_.remove_if_not(
-            [&](const pending_call& c) {
-                if (c.deadline <= now) return false;
-                next = std::min(next, c.deadline);
-                return true;
-            },
-            [&](pending_call&& c) { expired.push_back(std::move(c)); });
-        deadline_armed_ = next;
-    }
-    for (auto& p : expired)
+    for (auto& p : calls_.expire())
         p.done->complete(make_error_code(errc::timeout),
                          term::make_string_lossy(
-                             fmt::format("no reply from {} within {} ms", peer_name_, p.timeout.count())));
+                             fmt::format("no reply from {} within {} ms", peer_.name, p.timeout.count())));
     arm_deadline_timer();
 }
 
@@ -516,40 +459,30 @@ result<void> connection::check_queue() const {
     if (queued <= write_limit()) return {};
     return failure{make_error_code(errc::overloaded),
                    fmt::format("{} bytes already wait to be sent to {}, which is not reading them", queued,
-                               peer_name_)};
+                               peer_.name)};
 }
 
 result<void> connection::cast(const mfa& request) {
     if (auto full = check_queue(); !full) return full;
-    {
-        std::lock_guard lock(pending_mutex_);
-        if (!accepting_calls_)
-            return closing_ ? close_reason_
-                            : failure{make_error_code(errc::not_connected), "connection is not open"};
-    }
+    if (!calls_.is_open())
+        return calls_.closing() ? calls_.reason()
+                                : failure{make_error_code(errc::not_connected), "connection is not open"};
     try {
-        send_with([&](binary& b) { append_request(b, 0, request, peer_max_frame_); });
+        if (!send_with([&](binary& b) { append_request(b, 0, request, peer_.max_frame); })) return calls_.reason();
     } catch (const rot::error& e) {
         return e.to_failure();
     }
     return {};
 }
 
-bool connection::cancel(std::uint64_t id) {
-    std::lock_guard lock(pending_mutex_);
-    return pending_.take(id).has_value();
-}
+bool connection::cancel(std::uint64_t id) { return calls_.take(id).has_value(); }
 
 void connection::on_response(std::span<const std::uint8_t> payload) {
     const response_view v = decode_response(payload);
-    completion_ref done;
-    {
-        std::lock_guard lock(pending_mutex_);
-        auto p = pending_.take(v.id);
-        // Unknown ids are replies that arrived after their call timed out.
-        if (!p) return;
-        done = std::move(p->done);
-    }
+    auto p = calls_.take(v.id);
+    // Unknown ids are replies that arrived after their call timed out.
+    if (!p) return;
+    completion_ref done = std::move(p->done);
     if (!v.ok) {
         done->complete(v.code, term::make_string_lossy(v.message));
         return;
@@ -566,18 +499,8 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
 
 // --- Writing ---------------------------------------------------------------
 
-template <class Append>
-void connection::send_with(Append&& append) {
-    bool post = false;
-    {
-        std::lock_guard lock(write_mutex_);
-        if (write_closed_) return;
-        const std::size_t before = out_.size();
-        append(out_);
-        queued_bytes_.fetch_add(out_.size() - before, std::memory_order_relaxed);
-        post = start_writing_locked();
-    }
-    if (post) asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
+void connection::send(const binary& frame) {
+    send_with([&](binary& out) { out.insert(out.end(), frame.begin(), frame.end()); });
 }
 
 bool connection::start_writing_locked() {
@@ -585,33 +508,21 @@ bool connection::start_writing_locked() {
     // Sent while handling a read batch (an inline handler's reply, a call
     // made from a completion): flush_batch() writes them all at once.
     if (strand_.running_in_this_thread() && in_batch_) return false;
-    // Nothing in flight: write from this thread, sparing the I/O thread a
-    // wake-up; only what the socket does not take at once goes to it.
-    if (write_now()) return false;
+    // Nothing in flight on a plain socket: write from this thread, sparing
+    // the I/O thread a wake-up; only what the socket does not take at once
+    // goes to the strand. (TLS belongs to the strand.)
+    if (transport_.writes_from_any_thread()) {
+        const bool was_over = over_write_limit();
+        const std::size_t sent = transport_.write_now(out_);
+        out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
+        queued_bytes_.fetch_sub(sent, std::memory_order_relaxed);
+        // Reading (or handlers) may have stopped for these bytes; no write
+        // completion will come to restart them, so ask the strand.
+        if (was_over && !over_write_limit()) asio::post(strand_, [self = shared_from_this()] { self->queue_drained(); });
+        if (out_.empty()) return false;
+    }
     writing_ = true;
     return true;
-}
-
-bool connection::write_now() {
-    const bool was_over = queued_bytes_.load(std::memory_order_relaxed) > write_limit();
-    std::size_t sent = 0;
-    while (sent < out_.size() && fd_ >= 0) {
-        const ssize_t n = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) sent += static_cast<std::size_t>(n);
-        else if (n < 0 && errno == EINTR) continue;
-        else break;  // EAGAIN, or an error the asynchronous write will report
-    }
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
-    queued_bytes_.fetch_sub(sent, std::memory_order_relaxed);
-    // Reading may have stopped for these bytes; no write completion will come
-    // to restart it, so ask the strand (which knows whether it stopped).
-    if (was_over && queued_bytes_.load(std::memory_order_relaxed) <= write_limit())
-        asio::post(strand_, [self = shared_from_this()] { self->resume_reading(); });
-    return out_.empty();
-}
-
-void connection::send(const binary& frame) {
-    send_with([&](binary& out) { out.insert(out.end(), frame.begin(), frame.end()); });
 }
 
 void connection::flush_batch() {
@@ -635,12 +546,12 @@ void connection::write_queued() {
         writing_ = false;
         return;
     }
-    asio::async_write(socket_, asio::buffer(writing_buf_), [self = shared_from_this()](std::error_code ec, std::size_t) {
-        self->on_write(ec);
+    transport_.async_write(asio::buffer(writing_buf_), [self = shared_from_this()](std::error_code ec, std::size_t) {
+        self->on_written(ec);
     });
 }
 
-void connection::on_write(std::error_code ec) {
+void connection::on_written(std::error_code ec) {
     queued_bytes_.fetch_sub(writing_buf_.size(), std::memory_order_relaxed);
     writing_buf_.clear();
     // After a burst of very big frames, give the memory back.
@@ -663,31 +574,22 @@ void connection::on_write(std::error_code ec) {
     }
     if (more) write_queued();
     else if (state_ == state::closing) finish_close();
-    if (read_paused_) resume_reading();
+    if (!over_write_limit()) queue_drained();
 }
 
 // --- Closing ---------------------------------------------------------------
 
 void connection::close(errc code, std::string message, bool goodbye) {
-    std::vector<pending_call> failed;
-    bool was_open = false;
-    {
-        std::lock_guard lock(pending_mutex_);
-        if (closing_) return;
-        closing_ = true;
-        closing_flag_.store(true, std::memory_order_release);
-        was_open = accepting_calls_;
-        accepting_calls_ = false;
-        close_reason_ = failure{make_error_code(code), message};
-        pending_.remove_if_not([](const pending_call&) { return false; },
-                               [&](pending_call&& c) { failed.push_back(std::move(c)); });
-    }
+    const failure reason{make_error_code(code), message};
+    const bool was_open = calls_.is_open();
+    auto failed = calls_.close(reason);
+    if (!failed) return;
     // Out of the peer table first, so that a completion retrying its call
     // does not get this connection back (pick() also skips closing ones).
     // Only once attached: before that the handshake may still be writing
-    // peer_name_, and the strand detaches below, after any attach.
-    if (attached_.load(std::memory_order_acquire)) node_.detach(*this, failure{make_error_code(code), message});
-    for (auto& p : failed) p.done->complete(make_error_code(code), term::make_string_lossy(message));
+    // the peer's name, and the strand detaches below, after any attach.
+    if (attached_.load(std::memory_order_acquire)) node_.detach(*this, reason);
+    for (auto& p : *failed) p.done->complete(reason.code, term::make_string_lossy(message));
     if (server_) server_->forget(this);
     {
         std::lock_guard lock(write_mutex_);
@@ -702,7 +604,9 @@ void connection::close(errc code, std::string message, bool goodbye) {
         }
         write_closed_ = true;
     }
-    asio::dispatch(strand_, [self = shared_from_this(), reason = failure{make_error_code(code), message}] {
+    // Handlers waiting for the peer to read run now; their replies go nowhere.
+    release_parked();
+    asio::dispatch(strand_, [self = shared_from_this(), reason] {
         // On the strand, where the handshake attaches: a connection closed
         // while saying hello is detached after it attached, never before.
         if (self->attached_.load(std::memory_order_acquire)) self->node_.detach(*self, reason);
@@ -716,10 +620,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
             if (!self->writing_) return self->finish_close();
         }
         if (start) self->write_queued();
-        self->timer_.expires_after(flush_limit);
-        self->timer_.async_wait([self](std::error_code ec) {
-            if (!ec) self->finish_close();
-        });
+        self->arm_state_timer(std::chrono::steady_clock::now() + flush_limit);
     });
 }
 
@@ -728,30 +629,28 @@ void connection::finish_close() {
     state_ = state::closed;
     timer_.cancel();
     deadline_timer_.cancel();
-    std::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-    failure reason;
-    {
-        std::lock_guard lock(pending_mutex_);
-        reason = close_reason_;
+    transport_.close();
+    if (nonce_registered_) {
+        node_.forget_nonce(handshake_->own_nonce());
+        nonce_registered_ = false;
     }
-    finish_dial(std::move(reason));
+    if (std::exchange(counted_in_handshakes_, false)) server_->handshake_ended();
+    finish_dial(calls_.reason());
 }
 
 connection_info connection::info() const {
     connection_info i;
-    i.peer = peer_name_;
-    i.peer_node = peer_node_;
-    i.remote_address = remote_address_;
+    i.peer = peer_.name;
+    i.peer_node = peer_.node;
+    i.remote_address = transport_.remote_address();
     i.accepted = server_ != nullptr;
     if (server_) i.server = server_->name();
     i.jail = jail_;
+    i.transport = transport_.kind();
     i.bytes_queued = queued_bytes_.load(std::memory_order_relaxed);
     i.requests_running = running_requests_.load(std::memory_order_relaxed);
     i.request_bytes = running_bytes_.load(std::memory_order_relaxed);
-    std::lock_guard lock(pending_mutex_);
-    i.calls_pending = pending_.size();
+    i.calls_pending = calls_.size();
     return i;
 }
 

@@ -1,14 +1,17 @@
 #pragma once
-// One TCP connection between two nodes: a small state machine
-//   dialing -> handshake -> open -> closing -> closed
-// whose socket, read buffer and timers belong to one strand. Calls may be
-// started from any thread; replies are matched to them by id.
+// One connection between two nodes, a small state machine
+//   connecting -> securing -> handshake -> open -> closing -> closed
+// whose transport, read buffer and timer belong to one strand. The pieces it
+// is made of live in their own files: the bytes (transport.hpp), the
+// handshake (handshake.hpp, no I/O), the calling half (calls.hpp) and the
+// serving half (serving.cpp). Calls may start from any thread; replies are
+// matched to them by id.
 
 #include <rot/node.hpp>
 
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
 
 #include <array>
 #include <atomic>
@@ -17,116 +20,160 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "calls.hpp"
 #include "frame.hpp"
-#include "pending.hpp"
+#include "handshake.hpp"
 #include "node_impl.hpp"
+#include "peers.hpp"
+#include "transport.hpp"
 
 namespace rot::detail {
 
 class server;
 
-using strand_t = asio::strand<asio::io_context::executor_type>;
-
 class connection : public std::enable_shared_from_this<connection> {
 public:
     using dial_done = std::function<void(result<std::string>)>;
 
-    connection(node_impl& node, strand_t strand);
-    connection(node_impl& node, asio::ip::tcp::socket socket, std::shared_ptr<server> srv);
+    /// What a dialed connection needs to know.
+    struct dial_plan {
+        std::string host;                  ///< as given (TLS checks the certificate against it)
+        asio::ip::tcp::resolver::results_type endpoints;
+        connect_options options;           ///< name and jail filled in
+        std::string cookie;                ///< the secret to prove
+        tls_context tls;                   ///< set for transport::tls
+        std::chrono::steady_clock::time_point deadline;
+    };
+
+    /// A connection this node dials.
+    connection(node_impl& node, strand_t strand, dial_plan plan);
+    /// A connection one of our servers accepts.
+    connection(node_impl& node, strand_t strand, std::shared_ptr<server> srv);
     ~connection();
 
-    /// Dialer: connect to one of `endpoints`, say hello as `name`, expect a
-    /// welcome before `deadline`. `done` gets the remote server's name.
-    void dial(asio::ip::tcp::resolver::results_type endpoints, std::string name, std::string jail,
-              std::chrono::steady_clock::time_point deadline, dial_done done);
-    /// Acceptor: wait for the hello.
-    void accept();
+    /// Dialer: connects, says hello, and calls `done` with the server's name
+    /// (or the failure) once the handshake is over.
+    void dial(dial_done done);
+    /// Acceptor: takes the accepted socket and waits for the hello.
+    void accept(asio::ip::tcp::socket socket);
+    /// Either side over one end of a socketpair (tests), `fd` owned from here;
+    /// `local` and `remote` name the two ends.
+    void start_pipe(int fd, std::string local, std::string remote, dial_done done = {});
 
-    /// Registers `done` under a new id and sends the request. A failure is
-    /// returned (and `done` not kept) if the connection is not open or the
-    /// request is too large. With a timeout, the connection fails the call
-    /// with errc::timeout when it passes; without, the caller keeps time.
-    /// `done` is taken only on success.
-    [[nodiscard]] result<std::uint64_t> start_call(const mfa& request, completion_ref&& done,
+    // --- The calling half (calls.hpp) ---
+    /// Registers `done` under a new id and sends the request. On failure (the
+    /// connection is not open, the request is too large, the peer does not
+    /// read) nothing is kept and `done` stays with the caller. With a timeout
+    /// the connection fails the call with errc::timeout when it passes;
+    /// without, the caller keeps time.
+    [[nodiscard]] result<std::uint64_t> start_call(const mfa& request, completion_ref& done,
                                                    std::optional<std::chrono::milliseconds> timeout = {});
     [[nodiscard]] result<void> cast(const mfa& request);
-    /// errc::overloaded while more than write_limit() bytes wait for the peer.
-    [[nodiscard]] result<void> check_queue() const;
     /// Forgets call `id`; true if it was still pending (the caller then owns its completion).
     bool cancel(std::uint64_t id);
 
     /// Closes: fails pending calls with (code, message) at once, says goodbye
-    /// if asked and the connection was open, then closes the socket. Any thread.
+    /// if asked and the connection was open, then closes the transport. Any thread.
     void close(errc code, std::string message, bool goodbye);
 
     [[nodiscard]] const strand_t& strand() const noexcept { return strand_; }
     /// True once close() has begun: pick() passes such a connection over.
-    [[nodiscard]] bool closing() const noexcept { return closing_flag_.load(std::memory_order_acquire); }
+    [[nodiscard]] bool closing() const noexcept { return calls_.closing(); }
     [[nodiscard]] connection_info info() const;
-    /// The peer's name; set once the handshake is done.
-    [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
+    /// The peer's name on this connection; set once the handshake is done.
+    [[nodiscard]] const std::string& peer_name() const noexcept { return peer_.name; }
 
 private:
-    enum class state { dialing, handshake, open, closing, closed };
+    enum class state { connecting, securing, handshake, open, closing, closed };
 
+    // Connection set-up (connection.cpp).
+    void start_securing();
+    void sniff_tls_client();
+    void on_secured(std::error_code ec);
+    void start_handshake();
+    void on_handshake_frame(std::span<const std::uint8_t> payload);
+    void handshake_failed(failure why, const binary& tell_peer);
+    [[nodiscard]] std::optional<failure> check_authenticated() const;
+    void established();
+    void finish_dial(result<std::string> r);
+    void arm_state_timer(std::chrono::steady_clock::time_point at);
+
+    // Reading (connection.cpp).
     void start_reading();
     void read_more();
     void on_read(std::error_code ec, std::size_t n);
     void process_buffer();
     void handle_frame(std::span<const std::uint8_t> payload);
-    void on_hello(std::span<const std::uint8_t> payload);
-    void on_welcome(std::span<const std::uint8_t> payload);
-    void on_request(std::span<const std::uint8_t> payload);
     void on_response(std::span<const std::uint8_t> payload);
+    [[nodiscard]] std::size_t frame_limit() const noexcept;
+    void watch_partial_frame();
+    void check_stalled_frame();
+    void paused_reading();
+
+    // The serving half (serving.cpp).
+    struct request_job;
+    void on_request(std::span<const std::uint8_t> payload);
     void run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
                      std::string_view function, std::span<const std::uint8_t> args);
-    /// A request is answered; `arg_bytes` is what its argument copy held.
+    void start_job(request_job job);
+    void park(request_job job);
+    void release_parked();
     void request_finished(std::size_t arg_bytes);
     /// Back-pressure: reading stops while too many requests run, their argument
     /// copies hold too many bytes, or too many bytes wait to be written (a
     /// peer that does not read its replies).
     [[nodiscard]] bool reading_allowed() const noexcept;
+    [[nodiscard]] bool over_write_limit() const noexcept {
+        return queued_bytes_.load(std::memory_order_relaxed) > write_limit();
+    }
+    /// Resumes what the write limit held: reading, and handlers parked for replies.
+    void queue_drained();
     void resume_reading();
     [[nodiscard]] std::size_t write_limit() const noexcept { return 4 * node_.options.max_frame_bytes; }
     /// registry::resolve, remembering the last few answers: functions are
     /// never removed and a connection's jail is fixed, so hits stay true.
     result<registry::target> resolve(const request_view& r);
     void send_error(std::uint64_t id, errc code, std::string message);
-    void established();
-    void finish_dial(result<std::string> r);
 
-    void send(const binary& frame);
-    /// Appends a frame with append(out) and makes sure it gets written.
-    /// Exceptions from append propagate; nothing is then queued.
-    template <class Append>
-    void send_with(Append&& append);
-    void flush_batch();
-    /// Under write_mutex_, after frames were appended to out_: starts them on
-    /// their way (now, at the end of the batch, or by the strand). True when
-    /// the caller must post write_queued() once the lock is released.
-    bool start_writing_locked();
-    /// Under write_mutex_: writes what it can of out_ without blocking and
-    /// removes it; true when out_ is empty.
-    bool write_now();
-    void write_queued();
-    void on_write(std::error_code ec);
-    void finish_close();
+    // The calling half's timer (connection.cpp).
     void arm_deadline_timer();
     void expire_calls();
-    [[nodiscard]] std::size_t frame_limit() const noexcept;
+    [[nodiscard]] result<void> check_queue() const;
+
+    // Writing (connection.cpp): one write in flight; frames are appended to
+    // out_ by any thread and handed to the transport by whoever finds no
+    // write in flight.
+    /// Appends a frame with append(out) and makes sure it gets written; false
+    /// if writing has ended. Exceptions from append propagate; nothing is then queued.
+    template <class Append>
+    bool send_with(Append&& append);
+    void send(const binary& frame);
+    /// Under write_mutex_, after frames were appended: starts them on their
+    /// way; true when the caller must post write_queued() once unlocked.
+    bool start_writing_locked();
+    void flush_batch();
+    void write_queued();
+    void on_written(std::error_code ec);
+    void finish_close();
 
     node_impl& node_;
     strand_t strand_;
-    asio::ip::tcp::socket socket_;
-    asio::steady_timer timer_;  ///< handshake deadline, then the goodbye flush deadline
+    transport transport_;
+    /// The deadline of the current state: the handshake (connect_timeout), a
+    /// stalled frame, the goodbye's flush.
+    asio::steady_timer timer_;
     std::shared_ptr<server> server_;  ///< set when accepted
+    std::optional<dial_plan> dial_;   ///< set when dialed
     dial_done dial_done_;
 
     // Strand only.
     state state_;
+    std::optional<handshake> handshake_;
+    bool nonce_registered_ = false;
+    bool counted_in_handshakes_ = false;  ///< the server counts us among its handshakes
+    bool stall_timer_armed_ = false;
     binary rbuf_;
     std::size_t rbegin_ = 0;
     std::size_t rend_ = 0;
@@ -134,41 +181,32 @@ private:
     bool reading_ = false;
     /// Frames of one read are being handled: what they send is written once, at the end.
     bool in_batch_ = false;
+    std::chrono::steady_clock::time_point last_read_;
 
     // Fixed once the handshake is done (before calls can start).
-    std::string peer_name_;
-    std::string peer_node_;
+    peer_identity peer_;
+    route route_;
     std::string jail_;  ///< module requests arriving here are sent to
-    std::string remote_address_;
-    std::size_t peer_max_frame_ = handshake_max_frame;
+    std::atomic<bool> attached_{false};  ///< in the node's peer table
 
-    // Pending calls, by id. Calls with a timeout keep their deadline here and
-    // one timer per connection is armed at the earliest (deadline_armed_).
-    using clock = std::chrono::steady_clock;
-    mutable std::mutex pending_mutex_;
-    pending_table pending_;
-    clock::time_point deadline_armed_ = clock::time_point::max();
+    outgoing_calls calls_;
     asio::steady_timer deadline_timer_;
-    bool accepting_calls_ = false;
-    bool closing_ = false;
-    std::atomic<bool> closing_flag_{false};  ///< closing_, readable without the lock
-    std::atomic<bool> attached_{false};      ///< in the node's peer table (peer_name_ is then set)
-    failure close_reason_;
     std::atomic<std::uint64_t> next_id_{1};
 
-    // Outgoing frames are encoded straight into out_; one write takes them
-    // all (the buffers are swapped, so they are reused, not reallocated).
     std::mutex write_mutex_;
-    binary out_;
-    binary writing_buf_;  ///< strand only
+    binary out_;          ///< frames not yet handed to a write
+    binary writing_buf_;  ///< strand only: the write in flight
     /// out_ plus the write in flight: what the peer has not taken yet.
     std::atomic<std::size_t> queued_bytes_{0};
-    int fd_ = -1;         ///< the socket, for write_now(); valid while !write_closed_
-    bool writing_ = false;
+    bool writing_ = false;       ///< a write is in flight (or posted)
     bool write_closed_ = false;  ///< no frame is queued after the goodbye
 
     std::atomic<std::size_t> running_requests_{0};
     std::atomic<std::size_t> running_bytes_{0};  ///< argument copies held by running_requests_
+    /// Requests for the handler pool that wait for the peer to take the
+    /// replies already queued: a reply counts against the write limit too.
+    std::mutex parked_mutex_;
+    std::vector<request_job> parked_;
 
     struct resolved {
         std::string module;
@@ -179,5 +217,29 @@ private:
     std::array<resolved, 4> resolved_;  ///< strand only
     std::size_t resolved_next_ = 0;
 };
+
+/// A request on its way to a handler on the pool, with its own copy of the arguments.
+struct connection::request_job {
+    std::uint64_t id = 0;  ///< 0 for a cast
+    function_ptr fn;
+    std::string module;
+    std::string function;
+    binary args;
+};
+
+template <class Append>
+bool connection::send_with(Append&& append) {
+    bool post = false;
+    {
+        std::lock_guard lock(write_mutex_);
+        if (write_closed_) return false;
+        const std::size_t before = out_.size();
+        append(out_);
+        queued_bytes_.fetch_add(out_.size() - before, std::memory_order_relaxed);
+        post = start_writing_locked();
+    }
+    if (post) asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
+    return true;
+}
 
 }  // namespace rot::detail

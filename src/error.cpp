@@ -26,6 +26,8 @@ public:
             case errc::connect_failed: return "connect failed";
             case errc::overloaded: return "overloaded";
             case errc::disconnected: return "disconnected";
+            case errc::auth_failed: return "authentication failed";
+            case errc::tls_failed: return "TLS failed";
         }
         return "unknown rot error " + std::to_string(code);
     }

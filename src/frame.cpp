@@ -2,6 +2,8 @@
 
 #include "utf8.hpp"
 
+#include <cstring>
+
 namespace rot::detail {
 
 namespace {
@@ -29,8 +31,7 @@ std::string read_name(reader& r, std::string_view what) {
 frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
                          std::span<const std::uint8_t>& payload, std::size_t& size) noexcept {
     if (buf.size() < frame_header_bytes) return frame_status::need_more;
-    const std::size_t len = (std::size_t{buf[0]} << 24) | (std::size_t{buf[1]} << 16) |
-                            (std::size_t{buf[2]} << 8) | std::size_t{buf[3]};
+    const std::size_t len = frame_length(buf.data());
     if (len > max) return frame_status::too_large;
     if (buf.size() - frame_header_bytes < len) return frame_status::need_more;
     payload = buf.subspan(frame_header_bytes, len);
@@ -75,23 +76,45 @@ binary encode_hello(const hello& h) {
     w.u64(h.incarnation);
     w.short_str(h.node);
     w.short_str(h.name);
+    w.bytes(h.nonce.data(), h.nonce.size());
     f.finish(handshake_max_frame);
     return out;
 }
 
-binary encode_welcome(const welcome& m) {
+binary encode_challenge(const challenge& c) {
     binary out;
-    frame_builder f(out, msg::welcome);
+    frame_builder f(out, msg::challenge);
     auto& w = f.out();
-    w.u16(m.version);
-    w.u32(m.flags);
-    w.u32(m.max_frame);
-    w.u64(m.incarnation);
-    w.short_str(m.node);
-    w.short_str(m.name);
+    w.u16(c.version);
+    w.u32(c.flags);
+    w.u32(c.max_frame);
+    w.u64(c.incarnation);
+    w.short_str(c.node);
+    w.short_str(c.name);
+    w.bytes(c.nonce.data(), c.nonce.size());
     f.finish(handshake_max_frame);
     return out;
 }
+
+namespace {
+binary encode_mac(msg kind, const mac& m) {
+    binary out;
+    frame_builder f(out, kind);
+    f.out().bytes(m.data(), m.size());
+    f.finish(handshake_max_frame);
+    return out;
+}
+
+nonce read_nonce(reader& r) {
+    nonce n;
+    const auto bytes = r.bytes(n.size());
+    std::memcpy(n.data(), bytes.data(), n.size());
+    return n;
+}
+}  // namespace
+
+binary encode_proof(const mac& m) { return encode_mac(msg::proof, m); }
+binary encode_welcome(const mac& m) { return encode_mac(msg::welcome, m); }
 
 namespace {
 // refuse and goodbye carry the same (code, message).
@@ -166,26 +189,44 @@ hello decode_hello(std::span<const std::uint8_t> payload) {
     h.incarnation = r.u64();
     h.node = read_name(r, "node name");
     h.name = read_name(r, "connection name");
-    // Later versions may append fields; version 1 ignores what follows.
+    // A version-1 hello ends here (it is read so that it can be refused with
+    // the versions); one that offers version 2 must carry the nonce.
+    if (h.max_version >= 2) h.nonce = read_nonce(r);
+    // Later versions may append fields; version 2 ignores what follows.
     return h;
 }
 
-welcome decode_welcome(std::span<const std::uint8_t> payload) {
+challenge decode_challenge(std::span<const std::uint8_t> payload) {
     payload_kind(payload);  // refuses an empty payload
     reader r(payload.subspan(1));
-    welcome m;
-    m.version = r.u16();
-    m.flags = r.u32();
-    m.max_frame = r.u32();
-    m.incarnation = r.u64();
-    m.node = read_name(r, "node name");
-    m.name = read_name(r, "server name");
+    challenge c;
+    c.version = r.u16();
+    c.flags = r.u32();
+    c.max_frame = r.u32();
+    c.incarnation = r.u64();
+    c.node = read_name(r, "node name");
+    c.name = read_name(r, "server name");
+    c.nonce = read_nonce(r);
+    return c;
+}
+
+mac decode_mac(std::span<const std::uint8_t> payload) {
+    payload_kind(payload);  // refuses an empty payload
+    reader r(payload.subspan(1));
+    mac m;
+    const auto bytes = r.bytes(m.size());
+    std::memcpy(m.data(), bytes.data(), m.size());
+    r.expect_end("the proof");
     return m;
 }
 
 errc wire_errc(std::uint16_t code) noexcept {
-    return code >= 1 && code <= static_cast<std::uint16_t>(errc::disconnected) ? static_cast<errc>(code)
+    return code >= 1 && code <= static_cast<std::uint16_t>(last_errc) ? static_cast<errc>(code)
                                                                               : errc::protocol_error;
+}
+
+errc to_errc(std::error_code ec) noexcept {
+    return ec.category() == rot::category() ? static_cast<errc>(ec.value()) : errc::protocol_error;
 }
 
 failure decode_failure(std::span<const std::uint8_t> payload) {

@@ -11,14 +11,16 @@
 #include <string>
 #include <string_view>
 
+#include "auth.hpp"
 #include "codec.hpp"
 
 namespace rot::detail {
 
-/// Protocol versions this build speaks. Later versions add TLS/auth flags,
-/// heartbeats and routing; the handshake picks the highest in common.
-inline constexpr std::uint16_t min_protocol_version = 1;
-inline constexpr std::uint16_t max_protocol_version = 1;
+/// Protocol versions this build speaks; the handshake picks the highest in
+/// common. Version 2 authenticates both sides (version 1 did not, and is
+/// refused). Later versions add heartbeats and routing.
+inline constexpr std::uint16_t min_protocol_version = 2;
+inline constexpr std::uint16_t max_protocol_version = 2;
 
 /// Frames before the handshake completes are small; hostile peers get no more.
 inline constexpr std::size_t handshake_max_frame = 4096;
@@ -26,17 +28,28 @@ inline constexpr std::size_t handshake_max_frame = 4096;
 inline constexpr std::size_t frame_header_bytes = 4;
 
 enum class msg : std::uint8_t {
-    hello = 1,    ///< dialer -> acceptor: versions, node, name
-    welcome = 2,  ///< acceptor -> dialer: chosen version, node, server name
+    hello = 1,    ///< dialer -> acceptor: versions, node, name, nonce
+    welcome = 2,  ///< acceptor -> dialer: the acceptor's proof; the handshake is done
     refuse = 3,   ///< acceptor -> dialer: handshake refused (code, message); then close
     call = 4,     ///< request expecting a reply
     cast = 5,     ///< request without reply
     reply = 6,    ///< the value a call returned
     error = 7,    ///< the failure of a call
     goodbye = 8,  ///< orderly close (code, message)
+    challenge = 9,  ///< acceptor -> dialer: chosen version, node, server name, nonce
+    proof = 10,     ///< dialer -> acceptor: the dialer's proof
 };
 
+/// Flags of hello and challenge: what the sender's side of the connection is.
+inline constexpr std::uint32_t flag_tls = 1;
+
 enum class frame_status { complete, need_more, too_large };
+
+/// The payload length a frame header announces (the header's 4 bytes, big-endian).
+[[nodiscard]] inline std::size_t frame_length(const std::uint8_t* header) noexcept {
+    return (std::size_t{header[0]} << 24) | (std::size_t{header[1]} << 16) | (std::size_t{header[2]} << 8) |
+           std::size_t{header[3]};
+}
 
 /// Looks for one frame at the start of `buf`. On complete, `payload` is its
 /// payload and `size` the bytes it occupies. A declared length over `max` is
@@ -67,20 +80,22 @@ private:
 struct hello {
     std::uint16_t min_version = min_protocol_version;
     std::uint16_t max_version = max_protocol_version;
-    std::uint32_t flags = 0;  ///< reserved: TLS, auth
+    std::uint32_t flags = 0;  ///< flag_tls
     std::uint32_t max_frame = 0;
     std::uint64_t incarnation = 0;
     std::string node;  ///< the dialing node's name
     std::string name;  ///< the name the dialer goes by on this connection
+    detail::nonce nonce{};  ///< the dialer's fresh random bytes
 };
 
-struct welcome {
+struct challenge {
     std::uint16_t version = 0;
     std::uint32_t flags = 0;
     std::uint32_t max_frame = 0;
     std::uint64_t incarnation = 0;
     std::string node;  ///< the accepting node's name
     std::string name;  ///< the accepting server's name
+    detail::nonce nonce{};  ///< the acceptor's fresh random bytes
 };
 
 /// A call or cast as it arrives: module and function are read; the arguments
@@ -110,7 +125,10 @@ void append_error(binary& out, std::uint64_t id, errc code, std::string_view mes
 
 /// ...or build it on its own.
 binary encode_hello(const hello& h);
-binary encode_welcome(const welcome& w);
+binary encode_challenge(const challenge& c);
+/// proof and welcome carry one MAC.
+binary encode_proof(const mac& m);
+binary encode_welcome(const mac& m);
 binary encode_refuse(errc code, std::string_view message);
 binary encode_goodbye(errc code, std::string_view message);
 /// id 0 encodes a cast.
@@ -121,7 +139,9 @@ binary encode_error(std::uint64_t id, errc code, std::string_view message);
 /// The kind of a payload; throws protocol_error on an empty payload.
 msg payload_kind(std::span<const std::uint8_t> payload);
 hello decode_hello(std::span<const std::uint8_t> payload);
-welcome decode_welcome(std::span<const std::uint8_t> payload);
+challenge decode_challenge(std::span<const std::uint8_t> payload);
+/// The MAC of a proof or a welcome (exactly 32 bytes after the kind).
+mac decode_mac(std::span<const std::uint8_t> payload);
 /// refuse and goodbye carry the same (code, message).
 failure decode_failure(std::span<const std::uint8_t> payload);
 request_view decode_request(std::span<const std::uint8_t> payload);
@@ -129,5 +149,7 @@ response_view decode_response(std::span<const std::uint8_t> payload);
 
 /// Maps a code read from the wire to errc, unknown codes to protocol_error.
 errc wire_errc(std::uint16_t code) noexcept;
+/// The errc of a failure's code; codes of other categories are protocol errors.
+errc to_errc(std::error_code ec) noexcept;
 
 }  // namespace rot::detail

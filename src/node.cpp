@@ -11,8 +11,11 @@
 #include <iostream>
 #include <random>
 
+#include <sys/socket.h>
+
 #include "connection.hpp"
 #include "futex.hpp"
+#include "limits.hpp"
 #include "node_impl.hpp"
 #include "server.hpp"
 
@@ -67,29 +70,28 @@ unsigned handler_thread_count(unsigned asked) {
 }
 
 node_options checked(node_options o) {
-    if (o.name.empty() || o.name.size() > 255) throw error(errc::invalid_argument, "node name must be 1 to 255 bytes");
-    if (o.max_frame_bytes < handshake_max_frame || o.max_frame_bytes > max_frame_ceiling)
-        throw error(errc::invalid_argument, fmt::format("max_frame_bytes must be between {} and {}",
-                                                        handshake_max_frame, max_frame_ceiling));
-    if (o.io_threads == 0 || o.io_threads > 256) throw error(errc::invalid_argument, "io_threads must be 1 to 256");
-    if (o.handler_threads > 4096) throw error(errc::invalid_argument, "handler_threads must be at most 4096");
-    if (o.call_timeout <= 0ms) throw error(errc::invalid_argument, "call_timeout must be positive");
-    if (o.connect_timeout <= 0ms) throw error(errc::invalid_argument, "connect_timeout must be positive");
-    if (o.max_requests_per_connection == 0)
-        throw error(errc::invalid_argument, "max_requests_per_connection must be positive");
+    check_options(o);
+    o.cookie = resolve_cookie(o, std::getenv("ROT_COOKIE"), home_directory());
     return o;
 }
 
-std::uint64_t random_incarnation() {
+// A later run of a node draws a larger number (the clock, to the
+// millisecond, then random bits): a peer that sees a newer run of a node it
+// knows drops the older run's connections.
+std::uint64_t new_incarnation() {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
     std::random_device rd;
-    return (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(
-        std::chrono::steady_clock::now().time_since_epoch().count());
+    return (static_cast<std::uint64_t>(ms) << 20) | (rd() & 0xFFFFF);
 }
+
+std::atomic<std::uint64_t> g_pipes{0};
 }  // namespace
 
 node_impl::node_impl(node_options o)
     : options(checked(std::move(o))),
-      incarnation(random_incarnation()),
+      incarnation(new_incarnation()),
       started(std::chrono::steady_clock::now()),
       handlers(handler_thread_count(options.handler_threads)),
       work_(asio::make_work_guard(io)) {
@@ -99,35 +101,19 @@ node_impl::node_impl(node_options o)
 
 node_impl::~node_impl() { stop(); }
 
-result<void> node_impl::attach(const std::shared_ptr<connection>& c, const std::string& name,
-                               const std::string& node, std::uint64_t inc) {
-    std::unique_lock lock(peers_mutex_);
-    if (stopped()) return failure{make_error_code(errc::stopped), "node is stopping"};
-    auto& p = peers_[name];
-    if (!p) {
-        p = std::make_shared<peer>();
-        p->name = name;
-        p->node = node;
-        p->incarnation = inc;
-    } else if (p->incarnation != inc || p->node != node) {
-        return failure{make_error_code(errc::name_conflict),
-                       fmt::format("name {} is already taken on node {} by node {}; refusing node {}", name,
-                                   options.name, p->node, node)};
+result<void> node_impl::attach(const std::shared_ptr<connection>& c, const std::string& name, const route& r) {
+    auto replaced = peers.attach(name, r, c);
+    if (!replaced) return replaced.error();
+    for (auto& old : *replaced) {
+        log(log_level::info, options.name, "node {} restarted: closing a connection of its previous run", r.node);
+        old->close(errc::connection_lost, fmt::format("node {} restarted (a newer run connected)", r.node), true);
     }
-    p->connections.push_back(c);
+    log(log_level::debug, options.name, "connected: {}", r.describe(name));
     return {};
 }
 
 void node_impl::detach(const connection& c, const failure& reason) {
-    {
-        std::unique_lock lock(peers_mutex_);
-        const auto it = peers_.find(c.peer_name());
-        if (it == peers_.end()) return;
-        auto& conns = it->second->connections;
-        const auto removed = std::erase_if(conns, [&](const auto& p) { return p.get() == &c; });
-        if (!removed || !conns.empty()) return;
-        peers_.erase(it);
-    }
+    if (!peers.detach(c.peer_name(), &c)) return;
     std::function<void(const std::string&, const failure&)> f;
     {
         std::lock_guard lock(peer_down_mutex_);
@@ -136,61 +122,33 @@ void node_impl::detach(const connection& c, const failure& reason) {
     if (f) f(c.peer_name(), reason);
 }
 
+void node_impl::own_nonce(const nonce& n, const std::string& local, const std::string& remote) {
+    std::lock_guard lock(nonces_mutex_);
+    nonces_[n] = {local, remote};
+}
+
+void node_impl::forget_nonce(const nonce& n) {
+    std::lock_guard lock(nonces_mutex_);
+    nonces_.erase(n);
+}
+
+bool node_impl::reflected(const nonce& theirs, const std::string& local, const std::string& remote) const {
+    std::lock_guard lock(nonces_mutex_);
+    const auto it = nonces_.find(theirs);
+    if (it == nonces_.end()) return false;
+    // Ours. Genuine only from the other end of the connection that sent it.
+    return !(it->second.local == remote && it->second.remote == local);
+}
+
 void node_impl::on_peer_down(std::function<void(const std::string&, const failure&)> f) {
     std::lock_guard lock(peer_down_mutex_);
     peer_down_ = std::move(f);
 }
 
-std::shared_ptr<connection> node_impl::pick(std::string_view name) const {
-    std::shared_lock lock(peers_mutex_);
-    const auto it = peers_.find(name);
-    if (it == peers_.end()) return nullptr;
-    auto& p = *it->second;
-    // A call made while handling a frame of one of this peer's connections
-    // (from a completion handler, say) goes out on that connection: it joins
-    // the write that ends the batch instead of waking another connection.
-    // Connections already closing are passed over.
-    for (const auto& c : p.connections)
-        if (c->strand().running_in_this_thread() && !c->closing()) return c;
-    const std::size_t n = p.connections.size();
-    const std::size_t first = p.next.fetch_add(1, std::memory_order_relaxed);
-    for (std::size_t i = 0; i < n; ++i)
-        if (const auto& c = p.connections[(first + i) % n]; !c->closing()) return c;
-    return nullptr;
-}
-
-std::vector<std::string> node_impl::peer_names() const {
-    std::shared_lock lock(peers_mutex_);
-    std::vector<std::string> out;
-    for (const auto& [name, p] : peers_) out.push_back(name);
-    return out;
-}
-
-std::size_t node_impl::connection_count(std::string_view name) const {
-    std::shared_lock lock(peers_mutex_);
-    const auto it = peers_.find(name);
-    return it == peers_.end() ? 0 : it->second->connections.size();
-}
-
-std::vector<std::shared_ptr<connection>> node_impl::all_connections() const {
-    std::shared_lock lock(peers_mutex_);
-    std::vector<std::shared_ptr<connection>> out;
-    for (const auto& [name, p] : peers_) out.insert(out.end(), p->connections.begin(), p->connections.end());
-    return out;
-}
-
-std::vector<std::shared_ptr<connection>> node_impl::peer_connections(std::string_view name) const {
-    std::shared_lock lock(peers_mutex_);
-    const auto it = peers_.find(name);
-    return it == peers_.end() ? std::vector<std::shared_ptr<connection>>{} : it->second->connections;
-}
-
 server_info node_impl::start_server(server_options o) {
     if (stopped()) throw error(errc::stopped, "node is stopped");
     if (o.name.empty()) o.name = options.name;
-    if (o.name.size() > 255) throw error(errc::invalid_argument, "server name must be at most 255 bytes");
-    for (const auto& m : {o.jail})
-        if (m.size() > 255) throw error(errc::invalid_argument, "jail module name must be at most 255 bytes");
+    check_options(o);
     std::lock_guard lock(servers_mutex_);
     if (servers_.count(o.name)) throw error(errc::already_exists, fmt::format("server {} already exists", o.name));
     auto s = std::make_shared<server>(*this, std::move(o));
@@ -219,30 +177,30 @@ std::vector<server_info> node_impl::servers() const {
     return out;
 }
 
-result<std::string> node_impl::connect(std::string_view host, connect_options o, std::size_t n) {
+std::shared_ptr<server> node_impl::find_server(std::string_view name) const {
+    std::lock_guard lock(servers_mutex_);
+    const auto it = servers_.find(name);
+    return it == servers_.end() ? nullptr : it->second;
+}
+
+result<connect_options> node_impl::connect_defaults(connect_options o) const {
     if (stopped()) return failure{make_error_code(errc::stopped), "node is stopped"};
-    if (n == 0 || n > 1024) return failure{make_error_code(errc::invalid_argument), "connections must be 1 to 1024"};
     if (o.name.empty()) o.name = options.name;
-    if (o.name.size() > 255 || o.jail.size() > 255)
-        return failure{make_error_code(errc::invalid_argument), "names must be at most 255 bytes"};
-    const auto deadline = std::chrono::steady_clock::now() + options.connect_timeout;
-
-    std::error_code ec;
-    asio::ip::tcp::resolver resolver(io);
-    const auto endpoints = resolver.resolve(std::string(host), std::to_string(o.port), ec);
-    if (ec)
-        return failure{make_error_code(errc::connect_failed),
-                       fmt::format("cannot resolve {}: {}", host, ec.message())};
-
-    std::vector<std::shared_ptr<connection>> conns;
-    std::vector<std::future<result<std::string>>> outcomes;
-    for (std::size_t i = 0; i < n; ++i) {
-        auto c = std::make_shared<connection>(*this, asio::make_strand(io));
-        auto done = std::make_shared<std::promise<result<std::string>>>();
-        outcomes.push_back(done->get_future());
-        c->dial(endpoints, o.name, o.jail, deadline, [done](result<std::string> r) { done->set_value(std::move(r)); });
-        conns.push_back(std::move(c));
+    if (o.cookie.empty()) o.cookie = options.cookie;
+    try {
+        check_options(o);
+    } catch (const rot::error& e) {
+        return e.to_failure();
     }
+    return o;
+}
+
+namespace {
+// Waits for the dials of a pool; the first failure is the pool's (and the
+// connections that made it close again).
+result<std::string> await_pool(const std::vector<std::shared_ptr<connection>>& conns,
+                               std::vector<std::future<result<std::string>>>& outcomes,
+                               std::chrono::steady_clock::time_point deadline, std::string_view where) {
     std::optional<failure> first_failure;
     std::string name;
     for (auto& f : outcomes) {
@@ -261,10 +219,74 @@ result<std::string> node_impl::connect(std::string_view host, connect_options o,
     }
     if (first_failure) {
         for (auto& c : conns) c->close(errc::connect_failed, "another connection of the pool failed", true);
-        first_failure->message = fmt::format("connect to {}:{}: {}", host, o.port, first_failure->message);
+        first_failure->message = fmt::format("connect to {}: {}", where, first_failure->message);
         return *first_failure;
     }
     return name;
+}
+}  // namespace
+
+result<std::string> node_impl::connect(std::string_view host, connect_options o, std::size_t n) {
+    if (n == 0 || n > max_pool_connections)
+        return failure{make_error_code(errc::invalid_argument),
+                       fmt::format("connections must be 1 to {}", max_pool_connections)};
+    auto checked_options = connect_defaults(std::move(o));
+    if (!checked_options) return checked_options.error();
+    connection::dial_plan plan;
+    plan.host = std::string(host);
+    plan.options = std::move(*checked_options);
+    plan.cookie = plan.options.cookie;
+    plan.deadline = std::chrono::steady_clock::now() + options.connect_timeout;
+    const std::string where = fmt::format("{}:{}", host, plan.options.port);
+    if (plan.options.transport == rot::transport::tls) {
+        try {
+            plan.tls = make_tls_context(plan.options.tls, false);
+        } catch (const rot::error& e) {
+            return failure{e.code(), fmt::format("connect to {}: {}", where, e.message())};
+        }
+    }
+
+    std::error_code ec;
+    asio::ip::tcp::resolver resolver(io);
+    plan.endpoints = resolver.resolve(plan.host, std::to_string(plan.options.port), ec);
+    if (ec)
+        return failure{make_error_code(errc::connect_failed),
+                       fmt::format("cannot resolve {}: {}", host, ec.message())};
+    log(log_level::debug, options.name, "connecting to {} as {} ({} connections)", where, plan.options.name, n);
+
+    std::vector<std::shared_ptr<connection>> conns;
+    std::vector<std::future<result<std::string>>> outcomes;
+    for (std::size_t i = 0; i < n; ++i) {
+        auto c = std::make_shared<connection>(*this, asio::make_strand(io), plan);
+        auto done = std::make_shared<std::promise<result<std::string>>>();
+        outcomes.push_back(done->get_future());
+        c->dial([done](result<std::string> r) { done->set_value(std::move(r)); });
+        conns.push_back(std::move(c));
+    }
+    return await_pool(conns, outcomes, plan.deadline, where);
+}
+
+result<std::string> node_impl::connect_pipe(node_impl& acceptor, std::string_view server_name, connect_options o) {
+    auto checked_options = connect_defaults(std::move(o));
+    if (!checked_options) return checked_options.error();
+    const auto srv = acceptor.find_server(server_name);
+    if (!srv) return failure{make_error_code(errc::not_connected), fmt::format("no server {}", server_name)};
+    connection::dial_plan plan;
+    plan.host = "pipe";
+    plan.options = std::move(*checked_options);
+    plan.cookie = plan.options.cookie;
+    plan.deadline = std::chrono::steady_clock::now() + options.connect_timeout;
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        return failure{make_error_code(errc::connect_failed), "socketpair failed"};
+    const std::string name = fmt::format("pipe:{}", g_pipes.fetch_add(1) + 1);
+    std::vector<std::shared_ptr<connection>> conns{std::make_shared<connection>(*this, asio::make_strand(io), plan)};
+    std::vector<std::future<result<std::string>>> outcomes;
+    auto done = std::make_shared<std::promise<result<std::string>>>();
+    outcomes.push_back(done->get_future());
+    srv->accept_pipe(fds[1], name + "/b", name + "/a");
+    conns[0]->start_pipe(fds[0], name + "/a", name + "/b", [done](result<std::string> r) { done->set_value(std::move(r)); });
+    return await_pool(conns, outcomes, plan.deadline, name);
 }
 
 void node_impl::connection_opened() noexcept {
@@ -279,18 +301,16 @@ void node_impl::connection_finished() noexcept {
 
 void node_impl::stop() {
     std::call_once(stop_once_, [this] {
-        {
-            // Under the peers lock so that no connection attaches after this.
-            std::unique_lock lock(peers_mutex_);
-            stopped_.store(true, std::memory_order_release);
-        }
+        // No connection attaches after this.
+        peers.close();
+        stopped_.store(true, std::memory_order_release);
         std::map<std::string, std::shared_ptr<server>, std::less<>> servers;
         {
             std::lock_guard lock(servers_mutex_);
             servers.swap(servers_);
         }
         for (auto& [name, s] : servers) s->stop();
-        for (auto& c : all_connections()) c->close(errc::stopped, "node stopped", true);
+        for (auto& c : peers.all()) c->close(errc::stopped, "node stopped", true);
         servers.clear();
         {
             // Give goodbyes a moment to flush; connections die with their last reference.
@@ -369,7 +389,7 @@ node::~node() { stop(); }
 const std::string& node::name() const noexcept { return impl_->options.name; }
 const node_options& node::options() const noexcept { return impl_->options; }
 module_builder node::module(std::string_view name) {
-    if (name.empty() || name.size() > 255) throw error(errc::invalid_argument, "module names must be 1 to 255 bytes");
+    detail::check_name(name, "a module's name");
     return module_builder(impl_->functions, std::string(name));
 }
 
@@ -385,17 +405,17 @@ result<std::string> node::try_connect(std::string_view host, connect_options o, 
     return impl_->connect(host, std::move(o), n);
 }
 
-std::vector<std::string> node::connected() const { return impl_->peer_names(); }
-std::size_t node::connected(std::string_view peer) const { return impl_->connection_count(peer); }
+std::vector<std::string> node::connected() const { return impl_->peers.names(); }
+std::size_t node::connected(std::string_view peer) const { return impl_->peers.count(peer); }
 std::vector<connection_info> node::connections() const {
     std::vector<connection_info> out;
-    for (const auto& c : impl_->all_connections()) out.push_back(c->info());
+    for (const auto& c : impl_->peers.all()) out.push_back(c->info());
     return out;
 }
 std::vector<server_info> node::servers() const { return impl_->servers(); }
 
 bool node::disconnect(std::string_view peer) {
-    const auto conns = impl_->peer_connections(peer);
+    const auto conns = impl_->peers.of(peer);
     for (const auto& c : conns) c->close(errc::disconnected, fmt::format("{} disconnected from {}", name(), peer), true);
     return !conns.empty();
 }
@@ -416,12 +436,13 @@ result<term> node::try_call(std::string_view peer, const mfa& request, std::chro
             return failure{make_error_code(errc::invalid_argument),
                            "a synchronous call cannot be made from the node's own I/O threads "
                            "(an inline handler or an async completion); use rot::async_call"};
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        auto conn = impl_->pick(peer);
+        const auto deadline = detail::deadline_after(timeout);
+        auto conn = impl_->peers.pick(peer);
         if (!conn) return impl_->stopped() ? failure{make_error_code(errc::stopped), "node is stopped"} : not_connected(peer);
         // The waiter lives here until completed or taken back out of the table.
         sync_waiter waiter;
-        const auto id = conn->start_call(request, detail::completion_ref(&waiter, false));
+        detail::completion_ref done(&waiter, false);
+        const auto id = conn->start_call(request, done);
         if (!id) return id.error();
         if (!waiter.wait_until(deadline)) {
             // Whoever removes the call from the pending table completes it.
@@ -442,8 +463,8 @@ void node::cast(std::string_view peer, const mfa& request) { try_cast(peer, requ
 
 result<void> node::try_cast(std::string_view peer, const mfa& request) noexcept {
     try {
-        auto conn = impl_->pick(peer);
-        if (!conn) return not_connected(peer);
+        auto conn = impl_->peers.pick(peer);
+        if (!conn) return impl_->stopped() ? failure{make_error_code(errc::stopped), "node is stopped"} : not_connected(peer);
         return conn->cast(request);
     } catch (const std::exception& e) {
         return failure{make_error_code(errc::invalid_argument), e.what()};
@@ -456,10 +477,12 @@ void node::async_call_erased(std::string_view peer, const mfa& request, std::chr
     const auto fail_later = [this](std::unique_ptr<detail::completion> d, const failure& f) {
         asio::post(impl_->io, [d = std::move(d), f] { d->complete(f.code, term::make_string_lossy(f.message)); });
     };
-    auto conn = impl_->pick(peer);
-    if (!conn) return fail_later(std::move(done), not_connected(peer));
+    auto conn = impl_->peers.pick(peer);
+    if (!conn)
+        return fail_later(std::move(done), impl_->stopped() ? failure{make_error_code(errc::stopped), "node is stopped"}
+                                                            : not_connected(peer));
     detail::completion_ref call(done.release(), true);
-    const auto id = conn->start_call(request, std::move(call), timeout);
+    const auto id = conn->start_call(request, call, timeout);
     if (!id) {
         // start_call left `call` with us.
         const failure f = id.error();

@@ -1,6 +1,6 @@
 #pragma once
 // What a rot::node is made of. Data flows: node -> peer (pool) -> connection
-// -> frame -> socket, and back through the registry to a handler.
+// -> frame -> transport, and back through the registry to a handler.
 
 #include <rot/node.hpp>
 
@@ -16,27 +16,19 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "auth.hpp"
 #include "log.hpp"
+#include "peers.hpp"
 #include "registry.hpp"
 
 namespace rot::detail {
 
 class connection;
 class server;
-
-/// Every connection to one named peer; calls spread over them round-robin.
-struct peer {
-    std::string name;
-    std::string node;  ///< the peer's node name
-    std::uint64_t incarnation = 0;
-    std::vector<std::shared_ptr<connection>> connections;
-    std::atomic<std::size_t> next{0};
-};
 
 class node_impl {
     // First, so that they outlive every member holding connections: a
@@ -46,33 +38,40 @@ class node_impl {
     std::size_t live_ = 0;
 
 public:
+    /// Checks the options and finds the cookie (auth.hpp resolve_cookie);
+    /// throws invalid_argument.
     explicit node_impl(node_options options);
     ~node_impl();
 
-    const node_options options;
-    const std::uint64_t incarnation;  ///< random: tells two nodes of one name apart
+    const node_options options;   ///< with the cookie resolved
+    const std::uint64_t incarnation;  ///< this run of the node: later runs have larger numbers
     const std::chrono::steady_clock::time_point started;
 
     asio::io_context io;
     asio::thread_pool handlers;
     registry functions;
+    peer_table peers;
 
     [[nodiscard]] bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
 
-    // Peers. attach() refuses a name another node already holds.
-    [[nodiscard]] result<void> attach(const std::shared_ptr<connection>& c, const std::string& name,
-                                      const std::string& node, std::uint64_t incarnation);
+    /// Adds an authenticated connection to its name's pool, closing what a
+    /// newer run of the peer replaces; the failure is the refusal (name_conflict, stopped).
+    [[nodiscard]] result<void> attach(const std::shared_ptr<connection>& c, const std::string& name, const route& r);
     void detach(const connection& c, const failure& reason);
-    [[nodiscard]] std::shared_ptr<connection> pick(std::string_view peer) const;
-    [[nodiscard]] std::vector<std::string> peer_names() const;
-    [[nodiscard]] std::size_t connection_count(std::string_view peer) const;
-    [[nodiscard]] std::vector<std::shared_ptr<connection>> all_connections() const;
-    [[nodiscard]] std::vector<std::shared_ptr<connection>> peer_connections(std::string_view peer) const;
+
+    // Nonces this node sent in handshakes still running, with the addresses
+    // of their connection. A nonce of ours coming back from a peer is a
+    // reflection, unless it arrives over the other end of that very
+    // connection (a node connected to itself).
+    void own_nonce(const nonce& n, const std::string& local, const std::string& remote);
+    void forget_nonce(const nonce& n);
+    [[nodiscard]] bool reflected(const nonce& theirs, const std::string& local, const std::string& remote) const;
 
     // Servers.
     [[nodiscard]] server_info start_server(server_options o);
     bool stop_server(std::string_view name);
     [[nodiscard]] std::vector<server_info> servers() const;
+    [[nodiscard]] std::shared_ptr<server> find_server(std::string_view name) const;
 
     [[nodiscard]] result<std::vector<std::string>> load_module(const std::filesystem::path& path);
 
@@ -80,6 +79,9 @@ public:
     void on_peer_down(std::function<void(const std::string&, const failure&)> f);
 
     [[nodiscard]] result<std::string> connect(std::string_view host, connect_options o, std::size_t n);
+    /// Connects this node to `server` of `acceptor` over an in-memory pipe
+    /// (a socketpair): the handshake and everything after run as over TCP.
+    [[nodiscard]] result<std::string> connect_pipe(node_impl& acceptor, std::string_view server, connect_options o);
 
     /// Live connection objects (open or closing), for stop() to wait on.
     void connection_opened() noexcept;
@@ -88,12 +90,12 @@ public:
     void stop();
 
 private:
+    /// Fills in a connect's defaults and checks it.
+    [[nodiscard]] result<connect_options> connect_defaults(connect_options o) const;
+
     std::atomic<bool> stopped_{false};
     asio::executor_work_guard<asio::io_context::executor_type> work_;
     std::vector<std::thread> io_threads_;
-
-    mutable std::shared_mutex peers_mutex_;
-    std::map<std::string, std::shared_ptr<peer>, std::less<>> peers_;
 
     mutable std::mutex servers_mutex_;
     std::map<std::string, std::shared_ptr<server>, std::less<>> servers_;
@@ -101,10 +103,22 @@ private:
     std::mutex peer_down_mutex_;
     std::function<void(const std::string&, const failure&)> peer_down_;
 
+    struct nonce_use {
+        std::string local;
+        std::string remote;
+    };
+    mutable std::mutex nonces_mutex_;
+    std::map<nonce, nonce_use> nonces_;
+
     std::once_flag stop_once_;
 };
 
 /// Registers the built-in `rot` module.
 void register_builtins(node_impl& n);
+
+/// Checks options as every entry point takes them; throws invalid_argument.
+void check_options(const node_options& o);
+void check_options(const server_options& o);
+void check_options(const connect_options& o);
 
 }  // namespace rot::detail

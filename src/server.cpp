@@ -7,9 +7,15 @@
 
 namespace rot::detail {
 
+namespace {
+// How long a failed accept waits before it is tried again.
+constexpr auto accept_retry_delay = std::chrono::milliseconds(100);
+}  // namespace
+
 server::server(node_impl& node, server_options options)
     : node_(node),
       options_(std::move(options)),
+      tls_(options_.transport == rot::transport::tls ? make_tls_context(options_.tls, true) : nullptr),
       strand_(asio::make_strand(node.io)),
       acceptor_(strand_),
       retry_timer_(strand_) {}
@@ -32,34 +38,82 @@ void server::start() {
     if (ec) fail("listen on");
     port_ = acceptor_.local_endpoint(ec).port();
     asio::dispatch(strand_, [self = shared_from_this()] {
-        for (unsigned i = 0; i < std::max(1u, self->options_.acceptors); ++i) self->accept_one();
+        for (unsigned i = 0; i < self->options_.acceptors; ++i) self->accept_one();
     });
 }
 
 void server::accept_one() {
-    auto conn_strand = asio::make_strand(node_.io);
-    acceptor_.async_accept(conn_strand, [self = shared_from_this()](std::error_code ec,
-                                                                    asio::ip::tcp::socket socket) {
+    accepting_.fetch_add(1);
+    acceptor_.async_accept(asio::make_strand(node_.io), [self = shared_from_this()](std::error_code ec,
+                                                                                    asio::ip::tcp::socket socket) {
+        self->accepting_.fetch_sub(1);
         if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
         if (ec) {
-            // Out of descriptors and the like: wait a little rather than spin.
-            log(log_level::warning, self->node_.options.name, "server {}: accept failed: {}",
-                self->options_.name, ec.message());
-            self->retry_timer_.expires_after(std::chrono::milliseconds(100));
-            self->retry_timer_.async_wait([self](std::error_code ec) {
-                if (!ec && self->acceptor_.is_open()) self->accept_one();
-            });
-            return;
+            log(log_level::warning, self->node_.options.name, "server {}: accept failed: {}", self->options_.name,
+                ec.message());
+            return self->retry_later();
         }
-        auto conn = std::make_shared<connection>(self->node_, std::move(socket), self);
-        {
-            std::lock_guard lock(self->mutex_);
-            if (self->stopped_) return;
-            self->connections_.emplace(conn.get(), conn);
-        }
-        conn->accept();
+        self->accepted(std::move(socket));
         self->accept_one();
     });
+}
+
+void server::retry_later() {
+    ++to_retry_;
+    if (retry_armed_) return;
+    retry_armed_ = true;
+    retry_timer_.expires_after(accept_retry_delay);
+    retry_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        self->retry_armed_ = false;
+        const std::size_t n = std::exchange(self->to_retry_, 0);
+        if (ec || !self->acceptor_.is_open()) return;
+        for (std::size_t i = 0; i < n; ++i) self->accept_one();
+    });
+}
+
+std::shared_ptr<connection> server::admit(const strand_t& strand, std::string& why) {
+    std::lock_guard lock(mutex_);
+    if (stopped_) {
+        why = fmt::format("server {} is stopping", options_.name);
+        return nullptr;
+    }
+    if (connections_.size() >= options_.max_connections) {
+        why = fmt::format("server {} has {} connections (max_connections)", options_.name, connections_.size());
+        return nullptr;
+    }
+    if (handshakes_ >= options_.max_handshakes) {
+        why = fmt::format("server {} has {} connections in their handshake (max_handshakes)", options_.name,
+                          handshakes_);
+        return nullptr;
+    }
+    auto conn = std::make_shared<connection>(node_, strand, shared_from_this());
+    connections_.emplace(conn.get(), conn);
+    ++handshakes_;
+    return conn;
+}
+
+void server::accepted(asio::ip::tcp::socket socket) {
+    std::string why;
+    if (auto conn = admit(*socket.get_executor().target<strand_t>(), why)) return conn->accept(std::move(socket));
+    // Refused at once: in words where the connection is plaintext (a TLS
+    // client would not understand them), and without reading anything.
+    std::error_code ignored;
+    const auto peer = socket.remote_endpoint(ignored);
+    log_refusal(fmt::format("refusing a connection from {}:{}: {}", peer.address().to_string(), peer.port(), why));
+    transport t(*socket.get_executor().target<strand_t>());
+    t.adopt(std::move(socket));
+    if (tls_) t.close();
+    else t.refuse_and_close(encode_refuse(errc::overloaded, why));
+}
+
+void server::accept_pipe(int fd, std::string local, std::string remote) {
+    std::string why;
+    auto conn = admit(asio::make_strand(node_.io), why);
+    if (!conn) {
+        ::close(fd);
+        return;
+    }
+    conn->start_pipe(fd, std::move(local), std::move(remote));
 }
 
 void server::stop() {
@@ -75,11 +129,13 @@ void server::stop() {
         self->acceptor_.close(ignored);
         self->retry_timer_.cancel();
     });
-    for (auto& [p, c] : open)
-        c->close(errc::stopped, fmt::format("server {} stopped", options_.name), true);
+    for (auto& [p, c] : open) c->close(errc::stopped, fmt::format("server {} stopped", options_.name), true);
 }
 
-bool server::inline_handlers() const noexcept { return options_.inline_handlers; }
+std::string server::cookie_for(std::string_view client) const {
+    const auto it = options_.cookies.find(client);
+    return it != options_.cookies.end() ? it->second : node_.options.cookie;
+}
 
 std::string server::jail_for(std::string_view client) const {
     const auto it = options_.jails.find(client);
@@ -100,14 +156,38 @@ server_info server::info() const {
     i.jail = options_.jail;
     i.jails = options_.jails;
     i.inline_handlers = options_.inline_handlers;
+    i.transport = options_.transport;
     std::lock_guard lock(mutex_);
     i.connections = connections_.size();
+    i.handshakes = handshakes_;
     return i;
+}
+
+void server::handshake_ended() noexcept {
+    std::lock_guard lock(mutex_);
+    --handshakes_;
 }
 
 void server::forget(const connection* c) {
     std::lock_guard lock(mutex_);
     connections_.erase(c);
+}
+
+void server::log_refusal(std::string_view why) {
+    const auto now = std::chrono::steady_clock::now();
+    std::size_t unlogged = 0;
+    {
+        std::lock_guard lock(refusals_mutex_);
+        if (last_refusal_log_ != std::chrono::steady_clock::time_point{} &&
+            now - last_refusal_log_ < std::chrono::seconds(1)) {
+            ++refusals_unlogged_;
+            return;
+        }
+        last_refusal_log_ = now;
+        unlogged = std::exchange(refusals_unlogged_, 0);
+    }
+    log(log_level::warning, node_.options.name, "server {}: {}{}", options_.name, why,
+        unlogged ? fmt::format(" (and {} more refusals since the last report)", unlogged) : std::string());
 }
 
 }  // namespace rot::detail

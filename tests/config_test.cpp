@@ -7,6 +7,8 @@
 #include <rot/config.hpp>
 #include <rot/error.hpp>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <fstream>
 #include <random>
@@ -66,6 +68,7 @@ TEST_CASE("every key is read as written") {
 name = "node1@host"
 io_threads = 3
 handler_threads = 7
+cookie = "node secret"
 
 [[server]]
 name = "srv"
@@ -73,13 +76,26 @@ ip = "127.0.0.1"
 port = 2223
 acceptors = 5
 jail = "math"
+inline_handlers = true
+max_connections = 100
+max_handshakes = 10
 [server.jails]
 guest = "rot"
 "other client" = "ets"
+[server.cookies]
+guest = "guest secret"
+"other client" = "other secret"
 
 [[server]]
 ip = "::1"
 port = 0
+transport = "tls"
+[server.tls]
+certificate = "/etc/rot/node.pem"
+private_key = "/etc/rot/node.key"
+ca = "/etc/rot/ca.pem"
+require_peer_certificate = true
+check_node_name = true
 
 [[connect]]
 host = "example.org"
@@ -88,6 +104,11 @@ name = "cl"
 connections = 2
 jail = "callbacks"
 link = true
+cookie = "cl's secret"
+transport = "tls"
+[connect.tls]
+ca = "ca.pem"
+verify_peer = false
 
 [[connect]]
 
@@ -100,6 +121,7 @@ call_timeout_ms = 250
 connect_timeout_ms = 1500
 max_requests_per_connection = 16
 max_request_bytes_per_connection = 1048576
+stalled_frame_timeout_ms = 700
 
 [log]
 level = "debug"
@@ -113,6 +135,8 @@ level = "debug"
     CHECK(c.node.connect_timeout == 1500ms);
     CHECK(c.node.max_requests_per_connection == 16);
     CHECK(c.node.max_request_bytes_per_connection == 1048576);
+    CHECK(c.node.stalled_frame_timeout == 700ms);
+    CHECK(c.node.cookie == "node secret");
 
     REQUIRE(c.servers.size() == 2);
     CHECK(c.servers[0].name == "srv");
@@ -122,12 +146,33 @@ level = "debug"
     CHECK(c.servers[0].jail == "math");
     CHECK(c.servers[0].jails == std::map<std::string, std::string, std::less<>>{
                                     {"guest", "rot"}, {"other client", "ets"}});
+    CHECK(c.servers[0].cookies == std::map<std::string, std::string, std::less<>>{
+                                      {"guest", "guest secret"}, {"other client", "other secret"}});
+    CHECK(c.servers[0].inline_handlers);
+    CHECK(c.servers[0].max_connections == 100);
+    CHECK(c.servers[0].max_handshakes == 10);
+    CHECK(c.servers[0].transport == transport::tcp);
+    CHECK(c.servers[1].transport == transport::tls);
+    CHECK(c.servers[1].tls.certificate == "/etc/rot/node.pem");
+    CHECK(c.servers[1].tls.private_key == "/etc/rot/node.key");
+    CHECK(c.servers[1].tls.ca == "/etc/rot/ca.pem");
+    CHECK(c.servers[1].tls.verify_peer);
+    CHECK(c.servers[1].tls.require_peer_certificate);
+    CHECK(c.servers[1].tls.check_node_name);
+    CHECK(c.connects[0].options.cookie == "cl's secret");
+    CHECK(c.connects[0].options.transport == transport::tls);
+    CHECK(c.connects[0].options.tls.ca == "ca.pem");  // in-memory text: kept as written
+    CHECK_FALSE(c.connects[0].options.tls.verify_peer);
+    CHECK(c.connects[1].options.transport == transport::tcp);
+    CHECK(c.connects[1].options.cookie.empty());
     CHECK(c.servers[1].name.empty());  // the node fills in its own name
     CHECK(c.servers[1].ip == "::1");
     CHECK(c.servers[1].port == 0);
     CHECK(c.servers[1].acceptors == 10);
     CHECK(c.servers[1].jail.empty());
     CHECK(c.servers[1].jails.empty());
+    CHECK(c.servers[1].max_connections == 10000);
+    CHECK(c.servers[1].max_handshakes == 1000);
 
     REQUIRE(c.connects.size() == 2);
     CHECK(c.connects[0].host == "example.org");
@@ -192,7 +237,7 @@ TEST_CASE("unknown keys are named with their line; array elements count from 0")
 [node]
 name = "a"
 nmae = "b"
-)") == "cfg.toml:4: node.nmae: unknown key (known: name, io_threads, handler_threads)");
+)") == "cfg.toml:4: node.nmae: unknown key (known: name, io_threads, handler_threads, cookie, cookie_file)");
     CHECK(error_of(R"(
 [[server]]
 port = 1
@@ -200,7 +245,8 @@ port = 1
 [[server]]
 name = "b"
 prot = 2
-)") == "cfg.toml:7: server[1].prot: unknown key (known: name, ip, port, acceptors, jail, jails)");
+)") == "cfg.toml:7: server[1].prot: unknown key (known: name, ip, port, acceptors, jail, jails, cookies, "
+           "inline_handlers, transport, tls, max_connections, max_handshakes)");
     CHECK(error_of(R"(
 [nodes]
 name = "a"
@@ -214,8 +260,10 @@ name = "a"
     CHECK(starts_with(error_of("[log]\nlevel = \"info\"\nfile = \"x\"\n"),
                       "cfg.toml:3: log.file: unknown key"));
     CHECK(starts_with(error_of("[modules]\nlaod = []\n"), "cfg.toml:2: modules.laod: unknown key"));
+    CHECK(starts_with(error_of("[[server]]\n[server.ssl]\ncert = \"x\"\n"),
+                      "cfg.toml:2: server[0].ssl: unknown key"));
     CHECK(starts_with(error_of("[[server]]\n[server.tls]\ncert = \"x\"\n"),
-                      "cfg.toml:2: server[0].tls: unknown key"));
+                      "cfg.toml:3: server[0].tls.cert: unknown key (known: certificate, private_key, ca,"));
     // Of several unknown keys the first in the file is reported, not the first alphabetically.
     CHECK(starts_with(error_of("[node]\nzz = 1\naa = 2\n"), "cfg.toml:2: node.zz: unknown key"));
 }
@@ -339,7 +387,7 @@ TEST_CASE("names: given means 1 to 255 bytes") {
           "cfg.toml:2: connect[0].host: must not be empty");
 }
 
-TEST_CASE("per-client jails") {
+TEST_CASE("per-client jails and cookies") {
     CHECK(error_of(R"(
 [[server]]
 name = "srv"
@@ -347,11 +395,26 @@ name = "srv"
 guest = "rot"
 admin = ""
 )") == "cfg.toml:6: server[0].jails.admin: must not be empty");
+    // A jail for a name anyone may claim would be escaped by claiming another.
+    CHECK(error_of(R"(
+[[server]]
+name = "srv"
+[server.cookies]
+guest = "g"
+[server.jails]
+guest = "rot"
+admin = "ets"
+)") == "cfg.toml:8: server[0].jails.admin: client admin has a jail but no cookie of its own (server[0].cookies): "
+           "a per-client jail holds only for a client that proves its name");
+    CHECK(error_of("[[server]]\n[server.cookies]\nguest = \"\"\n") ==
+          "cfg.toml:3: server[0].cookies.guest: must be 1 to 1024 bytes (it is 0)");
+    CHECK(error_of("[[server]]\n[server.cookies]\nguest = 7\n") ==
+          "cfg.toml:3: server[0].cookies.guest: expected a string, got integer");
     CHECK(error_of("[[server]]\n[server.jails]\nguest = 1\n") ==
           "cfg.toml:3: server[0].jails.guest: expected a string, got integer");
     CHECK(error_of("[[server]]\n[server.jails]\n\"\" = \"rot\"\n") ==
           "cfg.toml:3: server[0].jails.\"\": must not be empty");
-    CHECK(parse_config("[[server]]\njails = { guest = \"rot\" }\n", "cfg.toml")
+    CHECK(parse_config("[[server]]\njails = { guest = \"rot\" }\ncookies = { guest = \"g\" }\n", "cfg.toml")
               .servers[0]
               .jails.at("guest") == "rot");
 }
@@ -492,6 +555,45 @@ load = ["math.so", "../lib/ets.so", "/abs/olute.so"]
           std::vector<fs::path>{"math.so"});
     CHECK(parse_config(text, "x.toml").modules == std::vector<fs::path>{"math.so"});
     CHECK(parse_config(text, "").modules == std::vector<fs::path>{"math.so"});
+}
+
+TEST_CASE("cookie and TLS files are relative to the config file; a cookie file others may read is refused") {
+    const temp_dir dir;
+    fs::create_directory(dir.path / "etc");
+    const auto secret = dir.write("etc/cl.cookie", "cl's own secret\n");
+    fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+    const auto file = dir.write("etc/node.toml", R"(
+[node]
+cookie_file = "node.cookie"
+[[server]]
+transport = "tls"
+tls = { certificate = "pki/node.pem", private_key = "/abs/node.key" }
+[[connect]]
+cookie_file = "cl.cookie"
+tls = { ca = "pki/ca.pem" }
+)");
+    const config c = load_config(file);
+    CHECK(c.node.cookie_file == (dir.path / "etc" / "node.cookie").string());  // read when the node starts
+    CHECK(c.servers[0].tls.certificate == (dir.path / "etc" / "pki/node.pem").string());
+    CHECK(c.servers[0].tls.private_key == "/abs/node.key");
+    CHECK(c.connects[0].options.tls.ca == (dir.path / "etc" / "pki/ca.pem").string());
+    CHECK(c.connects[0].options.cookie == "cl's own secret");
+
+    fs::permissions(secret, fs::perms::group_read, fs::perm_options::add);
+    try {
+        (void)load_config(file);
+        FAIL("no error");
+    } catch (const rot::error& e) {
+        CHECK(e.message() == fmt::format("{}:8: connect[0].cookie_file: cookie file {} has mode 0640: it must be "
+                                         "readable by its owner only (chmod 600 {})",
+                                         file.string(), secret.string(), secret.string()));
+    }
+    CHECK(error_of("[node]\ncookie = \"a\"\ncookie_file = \"b\"\n") ==
+          "cfg.toml:3: node.cookie_file: give cookie or cookie_file, not both");
+    CHECK(error_of("[[server]]\ntransport = \"tls\"\n") ==
+          "cfg.toml:2: server[0].tls: a TLS server needs tls.certificate and tls.private_key");
+    CHECK(error_of("[[connect]]\ntransport = \"ssl\"\n") ==
+          "cfg.toml:2: connect[0].transport: \"ssl\" is not one of tcp, tls");
 }
 
 #ifdef ROT_CONFIG_DIR

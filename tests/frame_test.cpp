@@ -87,6 +87,12 @@ struct rng {
     std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
 };
 
+nonce counting_nonce(std::uint8_t from) {
+    nonce n;
+    for (std::size_t i = 0; i < n.size(); ++i) n[i] = static_cast<std::uint8_t>(from + i);
+    return n;
+}
+
 hello sample_hello() {
     hello h;
     h.min_version = 1;
@@ -96,18 +102,26 @@ hello sample_hello() {
     h.incarnation = 0x0102030405060708ull;
     h.node = "nœud@hôte";
     h.name = "cl";
+    h.nonce = counting_nonce(1);
     return h;
 }
 
-welcome sample_welcome() {
-    welcome w;
-    w.version = 1;
-    w.flags = 7;
-    w.max_frame = four_mib;
-    w.incarnation = 0xFFFFFFFFFFFFFFFFull;
-    w.node = "node1";
-    w.name = "srv";
-    return w;
+challenge sample_challenge() {
+    challenge c;
+    c.version = 2;
+    c.flags = 7;
+    c.max_frame = four_mib;
+    c.incarnation = 0xFFFFFFFFFFFFFFFFull;
+    c.node = "node1";
+    c.name = "srv";
+    c.nonce = counting_nonce(100);
+    return c;
+}
+
+mac sample_mac() {
+    mac m;
+    for (std::size_t i = 0; i < m.size(); ++i) m[i] = static_cast<std::uint8_t>(0xA0 + i);
+    return m;
 }
 
 mfa sample_call() {
@@ -120,7 +134,9 @@ mfa sample_call() {
 std::vector<binary> valid_payloads() {
     return {
         payload_of(encode_hello(sample_hello())),
-        payload_of(encode_welcome(sample_welcome())),
+        payload_of(encode_challenge(sample_challenge())),
+        payload_of(encode_proof(sample_mac())),
+        payload_of(encode_welcome(sample_mac())),
         payload_of(encode_refuse(errc::name_conflict, "go away")),
         payload_of(encode_goodbye(errc::stopped, "bye")),
         payload_of(encode_request(7, sample_call(), four_mib)),
@@ -150,7 +166,8 @@ void decode_everything(std::span<const std::uint8_t> p) {
     // "decoders refuse an empty payload"); callers check payload_kind first.
     if (!p.empty()) {
         decodes_or_refuses([&] { (void)decode_hello(p); });
-        decodes_or_refuses([&] { (void)decode_welcome(p); });
+        decodes_or_refuses([&] { (void)decode_challenge(p); });
+        decodes_or_refuses([&] { (void)decode_mac(p); });
         decodes_or_refuses([&] { (void)decode_failure(p); });
     }
     decodes_or_refuses([&] {
@@ -326,42 +343,77 @@ TEST_CASE("hello: round trip and exact layout") {
     CHECK(d.incarnation == h.incarnation);
     CHECK(d.node == h.node);
     CHECK(d.name == h.name);
+    CHECK(d.nonce == h.nonce);
 
     hello small;
     small.incarnation = 0x1122334455667788ull;
     small.max_frame = 0x00400000;
     small.node = "n";
     small.name = "cl";
+    small.nonce = counting_nonce(0);
     CHECK(hex(encode_hello(small)) ==
-          "00 00 00 1d 01 52 4f 54 01 00 01 00 00 00 00 00 00 00 40 00 "
-          "88 77 66 55 44 33 22 11 01 6e 02 63 6c");
+          "00 00 00 3d 01 52 4f 54 02 00 02 00 00 00 00 00 00 00 40 00 "
+          "88 77 66 55 44 33 22 11 01 6e 02 63 6c "
+          "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f");
 
-    // Version 1 ignores fields a later version may append.
+    // Version 2 ignores fields a later version may append.
     binary longer = p;
     longer.insert(longer.end(), {1, 2, 3});
     CHECK(decode_hello(longer).name == "cl");
+
+    // A version-1 hello (no nonce) is read, so that it can be refused with its versions.
+    const binary v1 = hand_built(msg::hello, [](writer& w) {
+        w.bytes("ROT", 3);
+        w.u16(1);
+        w.u16(1);
+        w.u32(0);
+        w.u32(4096);
+        w.u64(9);
+        w.short_str("old");
+        w.short_str("cl");
+    });
+    CHECK(decode_hello(v1).max_version == 1);
+    // One that offers version 2 must carry its nonce.
+    binary v2 = payload_of(encode_hello(small));
+    v2.resize(v2.size() - 32);
+    CHECK(thrown([&] { (void)decode_hello(v2); }) == errc::protocol_error);
 }
 
-TEST_CASE("welcome: round trip and exact layout") {
-    const welcome w = sample_welcome();
-    const binary p = payload_of(encode_welcome(w));
-    CHECK(payload_kind(p) == msg::welcome);
-    const welcome d = decode_welcome(p);
-    CHECK(d.version == w.version);
-    CHECK(d.flags == w.flags);
-    CHECK(d.max_frame == w.max_frame);
-    CHECK(d.incarnation == w.incarnation);
-    CHECK(d.node == w.node);
-    CHECK(d.name == w.name);
+TEST_CASE("challenge: round trip and exact layout") {
+    const challenge c = sample_challenge();
+    const binary p = payload_of(encode_challenge(c));
+    CHECK(payload_kind(p) == msg::challenge);
+    const challenge d = decode_challenge(p);
+    CHECK(d.version == c.version);
+    CHECK(d.flags == c.flags);
+    CHECK(d.max_frame == c.max_frame);
+    CHECK(d.incarnation == c.incarnation);
+    CHECK(d.node == c.node);
+    CHECK(d.name == c.name);
+    CHECK(d.nonce == c.nonce);
 
-    welcome small;
-    small.version = 1;
+    challenge small;
+    small.version = 2;
     small.max_frame = 4096;
     small.incarnation = 2;
     small.node = "a";
     small.name = "b";
-    CHECK(hex(encode_welcome(small)) ==
-          "00 00 00 17 02 01 00 00 00 00 00 00 10 00 00 02 00 00 00 00 00 00 00 01 61 01 62");
+    small.nonce = counting_nonce(0);
+    CHECK(hex(encode_challenge(small)) ==
+          "00 00 00 37 09 02 00 00 00 00 00 00 10 00 00 02 00 00 00 00 00 00 00 01 61 01 62 "
+          "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f");
+}
+
+TEST_CASE("proof and welcome: one MAC each, nothing else") {
+    const binary proof = encode_proof(sample_mac());
+    CHECK(hex(proof).starts_with("00 00 00 21 0a a0 a1 a2"));
+    CHECK(decode_mac(payload_of(proof)) == sample_mac());
+    const binary welcome = encode_welcome(sample_mac());
+    CHECK(hex(welcome).starts_with("00 00 00 21 02 a0 a1 a2"));
+    CHECK(decode_mac(payload_of(welcome)) == sample_mac());
+    binary longer = payload_of(proof);
+    longer.push_back(0);
+    CHECK(thrown([&] { (void)decode_mac(longer); }) == errc::protocol_error);
 }
 
 TEST_CASE("refuse and goodbye: round trip and layout; long messages are cut") {
@@ -447,14 +499,14 @@ TEST_CASE("reply and error: round trips through decode_response") {
 }
 
 TEST_CASE("every error code survives the wire; unknown codes become protocol_error") {
-    for (int c = 1; c <= static_cast<int>(errc::disconnected); ++c) {
+    for (int c = 1; c <= static_cast<int>(last_errc); ++c) {
         CHECK(wire_errc(static_cast<std::uint16_t>(c)) == static_cast<errc>(c));
         CHECK(decode_failure(payload_of(encode_refuse(static_cast<errc>(c), "m"))).code ==
               static_cast<errc>(c));
         CHECK(decode_response(payload_of(encode_error(1, static_cast<errc>(c), "m"))).code ==
               static_cast<errc>(c));
     }
-    for (const int c : {0, 19, 999, 0xFFFF}) {
+    for (const int c : {0, 21, 999, 0xFFFF}) {
         CHECK(wire_errc(static_cast<std::uint16_t>(c)) == errc::protocol_error);
         CHECK(decode_failure(payload_of(encode_goodbye(static_cast<errc>(c), "m"))).code ==
               errc::protocol_error);
@@ -471,6 +523,8 @@ TEST_CASE("every error code survives the wire; unknown codes become protocol_err
     CHECK(static_cast<int>(errc::name_conflict) == 10);
     CHECK(static_cast<int>(errc::frame_too_large) == 11);
     CHECK(static_cast<int>(errc::disconnected) == 18);
+    CHECK(static_cast<int>(errc::auth_failed) == 19);
+    CHECK(static_cast<int>(errc::tls_failed) == 20);
 }
 
 // --- Hostile payloads ----------------------------------------------------------
@@ -486,8 +540,9 @@ TEST_CASE("every decoder refuses a payload truncated at every offset") {
     };
     refused([](const binary& p) { (void)decode_hello(p); },
             payload_of(encode_hello(sample_hello())));
-    refused([](const binary& p) { (void)decode_welcome(p); },
-            payload_of(encode_welcome(sample_welcome())));
+    refused([](const binary& p) { (void)decode_challenge(p); },
+            payload_of(encode_challenge(sample_challenge())));
+    refused([](const binary& p) { (void)decode_mac(p); }, payload_of(encode_proof(sample_mac())));
     refused([](const binary& p) { (void)decode_failure(p); },
             payload_of(encode_refuse(errc::undef, "msg")));
     refused([](const binary& p) { (void)decode_failure(p); },
@@ -513,8 +568,8 @@ TEST_CASE("every decoder refuses a payload truncated at every offset") {
 TEST_CASE("decoders refuse an empty payload") {
     // The bytes after the empty payload form a valid hello/welcome/refuse
     // body: a decoder that reads past the end of its span would accept them.
-    for (const binary& frame : {encode_hello(sample_hello()), encode_welcome(sample_welcome()),
-                                encode_refuse(errc::undef, "x")}) {
+    for (const binary& frame : {encode_hello(sample_hello()), encode_challenge(sample_challenge()),
+                                encode_welcome(sample_mac()), encode_refuse(errc::undef, "x")}) {
         const binary backing = payload_of(frame);
         const std::span<const std::uint8_t> empty(backing.data(), 0);
         CHECK(thrown([&] { (void)payload_kind(empty); }) == errc::protocol_error);
@@ -523,8 +578,10 @@ TEST_CASE("decoders refuse an empty payload") {
         const auto kind = static_cast<msg>(backing[0]);
         if (kind == msg::hello)
             CHECK(thrown([&] { (void)decode_hello(empty); }) == errc::protocol_error);
+        if (kind == msg::challenge)
+            CHECK(thrown([&] { (void)decode_challenge(empty); }) == errc::protocol_error);
         if (kind == msg::welcome)
-            CHECK(thrown([&] { (void)decode_welcome(empty); }) == errc::protocol_error);
+            CHECK(thrown([&] { (void)decode_mac(empty); }) == errc::protocol_error);
         if (kind == msg::refuse)
             CHECK(thrown([&] { (void)decode_failure(empty); }) == errc::protocol_error);
     }
@@ -564,13 +621,13 @@ TEST_CASE("invalid UTF-8 in names and messages is refused") {
         CHECK(thrown([&] { (void)decode_hello(payload_of(encode_hello(h))); }) ==
               errc::protocol_error);
 
-        welcome w = sample_welcome();
-        w.node = bad;
-        CHECK(thrown([&] { (void)decode_welcome(payload_of(encode_welcome(w))); }) ==
+        challenge c = sample_challenge();
+        c.node = bad;
+        CHECK(thrown([&] { (void)decode_challenge(payload_of(encode_challenge(c))); }) ==
               errc::protocol_error);
-        w = sample_welcome();
-        w.name = bad;
-        CHECK(thrown([&] { (void)decode_welcome(payload_of(encode_welcome(w))); }) ==
+        c = sample_challenge();
+        c.name = bad;
+        CHECK(thrown([&] { (void)decode_challenge(payload_of(encode_challenge(c))); }) ==
               errc::protocol_error);
 
         // Built by hand: what matters is what the decoder does with such bytes.

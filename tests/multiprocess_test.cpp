@@ -16,7 +16,11 @@ TEST_CASE("two nodes in two processes call each other both ways") {
     REQUIRE(ready->rfind("port ", 0) == 0);
     const auto port = static_cast<std::uint16_t>(std::stoi(ready->substr(5)));
 
-    node node2(test_node("node2"));
+    // Neither node is given a cookie: both find the same ~/.rot.cookie (the
+    // tests' own home), the first to look creating it.
+    node_options o = test_node("node2");
+    o.cookie.clear();
+    node node2(o);
     CHECK(node2.connect("localhost", {.name = "cl", .port = port}) == "srv");
     CHECK(node2.connected() == std::vector<std::string>{"srv"});
     CHECK(node2.call("srv", {"rot", "node", {}}) == term(atom("node1")));

@@ -150,10 +150,11 @@ TEST_CASE("per-client jails, with the server's jail as the default") {
     auto srv = test_server("srv");
     srv.jail = "math";
     srv.jails = {{"guest", "rot"}};
+    srv.cookies = {{"guest", "guest's own secret"}};
     two_nodes t(srv);
     node n3(test_node("node3"));
     t.connect("cl");
-    n3.connect("127.0.0.1", {.name = "guest", .port = t.port}, 1);
+    n3.connect("127.0.0.1", {.name = "guest", .port = t.port, .cookie = "guest's own secret"}, 1);
     CHECK(t.n2.call<int>("srv", {"add", {1, 1}}) == 2);
     CHECK(n3.call("srv", {"math", "node", {}}) == term(atom("node1")));  // jailed to rot
     auto r = n3.try_call("srv", {"add", {1, 1}}, 2s);

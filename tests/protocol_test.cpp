@@ -1,307 +1,24 @@
-// The wire protocol against a real node over 127.0.0.1, spoken by hand: a raw
-// peer built on Asio's synchronous sockets writes frames byte by byte as
-// docs/PROTOCOL.md describes them, and reads with a deadline (poll), so every
-// test is bounded in time without sleeping. Hostile peers must lose only
-// their own connection while a well-behaved client keeps being served.
+// The wire protocol against a real node over 127.0.0.1, spoken by hand
+// (raw_peer.hpp). Hostile peers must lose only their own connection while a
+// well-behaved client keeps being served.
 
-#include <asio/ip/tcp.hpp>
-#include <asio/write.hpp>
-
-#include <poll.h>
-
-#include <cerrno>
 #include <set>
-#include <thread>
 
-#include "frame.hpp"
-#include "support.hpp"
+#include "raw_peer.hpp"
 
 using namespace rot;
 using namespace rot::detail;
 using namespace rot::test;
-using asio::ip::tcp;
-
-namespace {
-
-constexpr auto read_limit = 3s;
-
-asio::io_context& raw_io() {
-    static asio::io_context io;  // synchronous operations only: never run
-    return io;
-}
-
-tcp::endpoint loopback(std::uint16_t port) {
-    return {asio::ip::make_address("127.0.0.1"), port};
-}
-
-connect_options dial(std::string name, std::uint16_t port) {
-    connect_options o;
-    o.name = std::move(name);
-    o.port = port;
-    return o;
-}
-
-/// Waits until `fd` is readable (or hung up); false at the deadline.
-bool wait_readable(int fd, std::chrono::steady_clock::time_point deadline) {
-    for (;;) {
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left <= 0ms) return false;
-        pollfd p{fd, POLLIN, 0};
-        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (n > 0) return true;
-        if (n < 0 && errno != EINTR) return true;  // let the read report the error
-    }
-}
-
-/// What one read saw: a frame's payload, the end of the connection, or nothing in time.
-struct incoming {
-    enum what_t { frame, closed, timed_out } what;
-    binary payload;
-
-    [[nodiscard]] msg kind() const { return payload_kind(payload); }
-};
-
-std::ostream& operator<<(std::ostream& os, const incoming& in) {
-    switch (in.what) {
-        case incoming::frame:
-            return os << "frame of kind " << (in.payload.empty() ? -1 : int(in.payload[0]));
-        case incoming::closed:
-            return os << "closed";
-        case incoming::timed_out:
-            return os << "timed out";
-    }
-    return os;
-}
-
-/// A reply or an error, owning its data.
-struct response {
-    std::uint64_t id = 0;
-    bool ok = false;
-    std::error_code code;
-    std::string message;
-    term value;
-};
-
-response to_response(const incoming& in) {
-    REQUIRE(in.what == incoming::frame);
-    const response_view v = decode_response(in.payload);
-    response r{v.id, v.ok, v.code, std::string(v.message), {}};
-    if (v.ok) r.value = from_binary(v.value);
-    return r;
-}
-
-/// A TCP socket speaking frames synchronously.
-class frame_socket {
-  public:
-    explicit frame_socket(tcp::socket s) : s_(std::move(s)) { s_.set_option(tcp::no_delay(true)); }
-
-    /// Writes all of `bytes`; the error (if the peer is gone) is returned, not thrown.
-    std::error_code send(const binary& bytes) {
-        std::error_code ec;
-        asio::write(s_, asio::buffer(bytes), ec);
-        return ec;
-    }
-    std::error_code send(std::string_view text) { return send(binary(text.begin(), text.end())); }
-    /// Sends `bytes` one write per byte.
-    std::error_code send_bytewise(const binary& bytes) {
-        for (const std::uint8_t b : bytes)
-            if (auto ec = send(binary{b})) return ec;
-        return {};
-    }
-
-    /// The next frame, or closed / timed_out.
-    incoming read(std::chrono::milliseconds limit = read_limit) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        for (;;) {
-            std::span<const std::uint8_t> payload;
-            std::size_t size = 0;
-            const auto status = parse_frame(buf_, max_frame_ceiling, payload, size);
-            REQUIRE(status != frame_status::too_large);
-            if (status == frame_status::complete) {
-                incoming in{incoming::frame, binary(payload.begin(), payload.end())};
-                buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(size));
-                return in;
-            }
-            if (!wait_readable(s_.native_handle(), deadline)) return {incoming::timed_out, {}};
-            std::uint8_t chunk[4096];
-            std::error_code ec;
-            const std::size_t n = s_.read_some(asio::buffer(chunk), ec);
-            if (ec) return {incoming::closed, {}};  // eof, or a reset after the peer closed
-            buf_.insert(buf_.end(), chunk, chunk + n);
-        }
-    }
-
-    /// Reads a reply or error; fails the test on anything else.
-    response read_response(std::chrono::milliseconds limit = read_limit) {
-        const incoming in = read(limit);
-        REQUIRE_MESSAGE(in.what == incoming::frame, in);
-        const msg k = in.kind();
-        REQUIRE((k == msg::reply || k == msg::error));
-        return to_response(in);
-    }
-
-    /// True if the peer closes within `limit`, after at most one goodbye
-    /// frame, whose code must then be `goodbye_code`. With no goodbye_code no
-    /// frame at all may arrive first.
-    bool closes(std::optional<errc> goodbye_code = std::nullopt,
-                std::chrono::milliseconds limit = read_limit) {
-        incoming in = read(limit);
-        if (in.what == incoming::frame) {
-            REQUIRE_MESSAGE(goodbye_code.has_value(),
-                            "unexpected frame of kind " << int(in.payload[0]));
-            REQUIRE(in.kind() == msg::goodbye);
-            CHECK(decode_failure(in.payload).code == *goodbye_code);
-            in = read(limit);
-        }
-        CHECK_MESSAGE(in.what == incoming::closed, in);
-        return in.what == incoming::closed;
-    }
-
-    tcp::socket& socket() noexcept { return s_; }
-
-  private:
-    tcp::socket s_;
-    binary buf_;
-};
-
-/// A frame around a payload written by hand.
-binary framed(const binary& payload) {
-    const auto n = static_cast<std::uint32_t>(payload.size());
-    binary frame{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-                 static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
-    frame.insert(frame.end(), payload.begin(), payload.end());
-    return frame;
-}
-
-hello raw_hello(std::string name, std::uint64_t incarnation = 1, std::uint16_t min = 1,
-                std::uint16_t max = 1) {
-    hello h;
-    h.min_version = min;
-    h.max_version = max;
-    h.max_frame = 1u << 20;
-    h.incarnation = incarnation;
-    h.node = "rawnode@127.0.0.1";
-    h.name = std::move(name);
-    return h;
-}
-
-/// A hand-written client: connects, and speaks only when told to.
-class raw_client : public frame_socket {
-  public:
-    explicit raw_client(std::uint16_t port) : frame_socket(connect(port)) {}
-
-    /// Says hello and expects the welcome.
-    welcome handshake(std::string name = "raw", std::uint64_t incarnation = 1) {
-        REQUIRE_FALSE(send(encode_hello(raw_hello(std::move(name), incarnation))));
-        const incoming in = read();
-        REQUIRE_MESSAGE(in.what == incoming::frame, in);
-        REQUIRE(in.kind() == msg::welcome);
-        return decode_welcome(in.payload);
-    }
-
-    /// Calls m:f(args) and returns the reply or error.
-    response call(std::uint64_t id, const mfa& request) {
-        REQUIRE_FALSE(send(encode_request(id, request, max_frame_ceiling)));
-        return read_response();
-    }
-
-  private:
-    static tcp::socket connect(std::uint16_t port) {
-        tcp::socket s(raw_io());
-        s.connect(loopback(port));
-        return s;
-    }
-};
-
-/// A node with a server, math:add/2 exported, and a well-behaved rot client
-/// ("good") connected to it, which must keep working whatever raw peers do.
-struct served_node {
-    node srv;
-    node good{test_node("good_node")};
-    std::uint16_t port = 0;
-
-    explicit served_node(node_options options = test_node("server"),
-                         server_options server = test_server("srv"))
-        : srv(std::move(options)) {
-        srv.module("math")
-            .def("add", [](std::int64_t a, std::int64_t b) { return a + b; })
-            .def("latin1", []() -> int { throw std::runtime_error("cannot open /tmp/caf\xe9"); })
-            .def("verbose", []() -> int { throw std::runtime_error(std::string(5000, 'v')); });
-        port = srv.start_server(std::move(server)).port;
-        good.connect("127.0.0.1", dial("good", port), 1);
-    }
-
-    void good_client_still_served() {
-        CHECK(good.call<std::int64_t>("srv", {"math", "add", {40, 2}}, 2s) == 42);
-        CHECK(srv.connected("good") == 1);
-    }
-};
-
-/// A fake rot server on 127.0.0.1 running `script` for its first connection
-/// on its own thread; it records the hello it was sent.
-class fake_server {
-  public:
-    using script_t = std::function<void(frame_socket&, const hello&)>;
-
-    explicit fake_server(script_t script) : acceptor_(raw_io(), loopback(0)) {
-        port_ = acceptor_.local_endpoint().port();
-        thread_ = std::thread([this, script = std::move(script)] { run(script); });
-    }
-    ~fake_server() { join(); }
-
-    [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
-    void join() {
-        if (thread_.joinable()) thread_.join();
-    }
-    // Read after join().
-    std::optional<hello> got_hello;
-    bool peer_closed = false;
-
-  private:
-    void run(const script_t& script) {
-        if (!wait_readable(acceptor_.native_handle(), std::chrono::steady_clock::now() + 5s))
-            return;
-        tcp::socket s(raw_io());
-        std::error_code ec;
-        acceptor_.accept(s, ec);
-        if (ec) return;
-        frame_socket peer(std::move(s));
-        const incoming in = peer.read();
-        if (in.what != incoming::frame || in.payload[0] != static_cast<std::uint8_t>(msg::hello))
-            return;
-        try {
-            got_hello = decode_hello(in.payload);
-        } catch (const rot::error&) {
-            return;
-        }
-        script(peer, *got_hello);
-        // The dialer must close its end now: wait for it (bounded).
-        for (;;) {
-            const incoming next = peer.read();
-            if (next.what == incoming::frame) continue;
-            peer_closed = next.what == incoming::closed;
-            break;
-        }
-    }
-
-    tcp::acceptor acceptor_;
-    std::uint16_t port_ = 0;
-    std::thread thread_;
-};
-
-}  // namespace
 
 // --- The handshake and calls, done by hand -----------------------------------
 
 TEST_CASE("a raw hello gets a welcome; raw calls get replies and typed errors") {
     served_node s;
     raw_client raw(s.port);
-    const welcome w = raw.handshake("raw");
-    CHECK(w.version == 1);
+    const peer_identity w = raw.handshake("raw");
+    CHECK(w.version == 2);
     CHECK(w.name == "srv");
     CHECK(w.node == "server");
-    CHECK(w.flags == 0);
     CHECK(w.max_frame == 4u << 20);
     CHECK(w.incarnation != 0);
     CHECK(eventually([&] { return s.srv.connected("raw") == 1; }));
@@ -342,35 +59,36 @@ TEST_CASE("version negotiation picks the highest common version") {
     REQUIRE_FALSE(raw.send(encode_hello(raw_hello("raw", 1, 0, 7))));
     const incoming in = raw.read();
     REQUIRE_MESSAGE(in.what == incoming::frame, in);
-    REQUIRE(in.kind() == msg::welcome);
-    CHECK(decode_welcome(in.payload).version == 1);
-    CHECK(raw.call(1, {"math", "add", {1, 2}}).value == term(3));
+    REQUIRE(in.kind() == msg::challenge);
+    CHECK(decode_challenge(in.payload).version == 2);
 }
 
 TEST_CASE("version mismatch, server side: refuse with the versions, then close") {
     served_node s;
-    raw_client raw(s.port);
-    REQUIRE_FALSE(raw.send(encode_hello(raw_hello("raw", 1, 2, 2))));
-    const incoming in = raw.read();
-    REQUIRE_MESSAGE(in.what == incoming::frame, in);
-    REQUIRE(in.kind() == msg::refuse);
-    const failure f = decode_failure(in.payload);
-    CHECK(f.code == errc::version_mismatch);
-    CHECK(f.message == "no protocol version in common: client speaks 2..2, server speaks 1..1");
-    CHECK(raw.closes());
+    // Version 1 had no authentication: its hello is refused, in words it understands.
+    for (const auto& [min, max, text] : {std::tuple{1, 1, "client speaks 1..1, server speaks 2..2"},
+                                         std::tuple{3, 3, "client speaks 3..3, server speaks 2..2"}}) {
+        raw_client raw(s.port);
+        hello h = raw_hello("raw", 1, static_cast<std::uint16_t>(min), static_cast<std::uint16_t>(max));
+        REQUIRE_FALSE(raw.send(encode_hello(h)));
+        const failure f = raw.read_refuse();
+        CHECK(f.code == errc::version_mismatch);
+        CHECK(f.message == fmt::format("no protocol version in common: {}", text));
+        CHECK(raw.closes());
+    }
     CHECK(s.srv.connected("raw") == 0);
     s.good_client_still_served();
 }
 
-TEST_CASE("version mismatch, client side: a welcome choosing version 9 fails the connect") {
-    fake_server fake([](frame_socket& peer, const hello& h) {
-        welcome w;
-        w.version = 9;
-        w.max_frame = 4096;
-        w.incarnation = h.incarnation + 1;
-        w.node = "fake";
-        w.name = "fake";
-        (void)peer.send(encode_welcome(w));
+TEST_CASE("version mismatch, client side: a challenge choosing version 9 fails the connect") {
+    fake_server fake([](frame_socket& peer, const hello& h, const binary&) {
+        challenge c;
+        c.version = 9;
+        c.max_frame = 4096;
+        c.incarnation = h.incarnation + 1;
+        c.node = "fake";
+        c.name = "fake";
+        (void)peer.send(encode_challenge(c));
     });
     node n(test_node("dialer"));
     const auto started = std::chrono::steady_clock::now();
@@ -381,14 +99,14 @@ TEST_CASE("version mismatch, client side: a welcome choosing version 9 fails the
     CHECK(code_of(r.error()) == errc::version_mismatch);
     CHECK(r.error().message ==
           fmt::format("connect to 127.0.0.1:{}: server chose protocol version 9, "
-                      "this node speaks 1..1",
+                      "this node speaks 2..2",
                       fake.port()));
     CHECK(n.connected().empty());
     fake.join();
     // What the dialer said, byte for byte as decoded.
     REQUIRE(fake.got_hello);
-    CHECK(fake.got_hello->min_version == 1);
-    CHECK(fake.got_hello->max_version == 1);
+    CHECK(fake.got_hello->min_version == 2);
+    CHECK(fake.got_hello->max_version == 2);
     CHECK(fake.got_hello->flags == 0);
     CHECK(fake.got_hello->max_frame == 4u << 20);
     CHECK(fake.got_hello->node == "dialer");
@@ -397,7 +115,7 @@ TEST_CASE("version mismatch, client side: a welcome choosing version 9 fails the
 }
 
 TEST_CASE("a refuse frame fails the connect with its code and message") {
-    fake_server fake([](frame_socket& peer, const hello&) {
+    fake_server fake([](frame_socket& peer, const hello&, const binary&) {
         (void)peer.send(encode_refuse(errc::name_conflict, "go away"));
     });
     node n(test_node("dialer"));
@@ -407,7 +125,7 @@ TEST_CASE("a refuse frame fails the connect with its code and message") {
     CHECK(r.error().message ==
           fmt::format("connect to 127.0.0.1:{}: refused: go away", fake.port()));
     try {
-        fake_server again([](frame_socket& peer, const hello&) {
+        fake_server again([](frame_socket& peer, const hello&, const binary&) {
             (void)peer.send(encode_refuse(errc::stopped, "server is stopping"));
         });
         (void)n.connect("127.0.0.1", dial("cl", again.port()), 1);
@@ -421,7 +139,7 @@ TEST_CASE("a refuse frame fails the connect with its code and message") {
 }
 
 TEST_CASE("a server that is not rot fails the connect at once") {
-    fake_server fake([](frame_socket& peer, const hello&) {
+    fake_server fake([](frame_socket& peer, const hello&, const binary&) {
         (void)peer.send("HTTP/1.1 400 Bad Request\r\n\r\n");
     });
     node n(test_node("dialer"));
@@ -477,7 +195,7 @@ TEST_CASE("a hello of exactly handshake_max_frame bytes is accepted") {
     served_node s;
     raw_client raw(s.port);
     binary frame = encode_hello(raw_hello("raw"));
-    frame.resize(4 + handshake_max_frame, 0);  // version 1 ignores what follows the names
+    frame.resize(4 + handshake_max_frame, 0);  // version 2 ignores what follows the nonce
     frame[0] = 0;
     frame[1] = 0;
     frame[2] = 0x10;
@@ -485,7 +203,7 @@ TEST_CASE("a hello of exactly handshake_max_frame bytes is accepted") {
     REQUIRE_FALSE(raw.send(frame));
     const incoming in = raw.read();
     REQUIRE_MESSAGE(in.what == incoming::frame, in);
-    CHECK(in.kind() == msg::welcome);
+    CHECK(in.kind() == msg::challenge);
 }
 
 TEST_CASE("HTTP as the first bytes closes the connection") {
@@ -499,8 +217,8 @@ TEST_CASE("HTTP as the first bytes closes the connection") {
 TEST_CASE("anything but a hello first closes the connection") {
     served_node s;
     for (const binary& first :
-         {encode_request(1, {"math", "add", {1, 2}}, max_frame_ceiling), encode_welcome(welcome{}),
-          binary{0, 0, 0, 0}, binary{0, 0, 0, 1, 0x63}}) {
+         {encode_request(1, {"math", "add", {1, 2}}, max_frame_ceiling), encode_welcome(mac{}), encode_proof(mac{}),
+          encode_challenge(challenge{}), binary{0, 0, 0, 0}, binary{0, 0, 0, 1, 0x63}}) {
         raw_client raw(s.port);
         REQUIRE_FALSE(raw.send(first));
         CHECK(raw.closes());
@@ -529,7 +247,8 @@ TEST_CASE("anything but a hello first closes the connection") {
 TEST_CASE("an unknown message kind after the handshake: goodbye(protocol_error), then close") {
     served_node s;
     for (const std::uint8_t kind :
-         {0, 9, 42, 255, int(msg::hello), int(msg::welcome), int(msg::refuse)}) {
+         {0, 11, 42, 255, int(msg::hello), int(msg::welcome), int(msg::refuse), int(msg::challenge),
+          int(msg::proof)}) {
         CAPTURE(int(kind));
         raw_client raw(s.port);
         raw.handshake();
@@ -643,13 +362,19 @@ TEST_CASE("half a hello, then silence, is closed after connect_timeout too") {
 
 // --- Frames split and joined -----------------------------------------------------
 
-TEST_CASE("a hello and a call sent one byte at a time still get their answers") {
+TEST_CASE("a handshake and a call sent one byte at a time still get their answers") {
     served_node s;
     raw_client raw(s.port);
-    REQUIRE_FALSE(raw.send_bytewise(encode_hello(raw_hello("raw"))));
-    const incoming in = raw.read();
-    REQUIRE_MESSAGE(in.what == incoming::frame, in);
-    REQUIRE(in.kind() == msg::welcome);
+    auto h = handshake::dialer({"rawnode", 1, 1u << 20, 0}, "raw", test_cookie);
+    REQUIRE_FALSE(raw.send_bytewise(h.hello_frame()));
+    for (;;) {
+        const incoming in = raw.read();
+        REQUIRE_MESSAGE(in.what == incoming::frame, in);
+        const auto step = h.on_frame(in.payload);
+        REQUIRE(step.is != handshake::status::failed);
+        if (step.is == handshake::status::authenticated) break;
+        REQUIRE_FALSE(raw.send_bytewise(step.send));
+    }
     REQUIRE_FALSE(
         raw.send_bytewise(encode_request(1, {"math", "add", {100, 23}}, max_frame_ceiling)));
     const response r = raw.read_response();
@@ -680,16 +405,21 @@ TEST_CASE("ten calls in one write all get replies") {
     CHECK(*ids.rbegin() == 10);
 }
 
-TEST_CASE("a hello and a call in one write: the call is read after the welcome") {
+TEST_CASE("a proof and a call in one write: the call is read after the welcome") {
     served_node s;
     raw_client raw(s.port);
-    binary both = encode_hello(raw_hello("raw"));
+    auto h = handshake::dialer({"rawnode", 1, 1u << 20, 0}, "raw", test_cookie);
+    REQUIRE_FALSE(raw.send(h.hello_frame()));
+    const incoming challenge = raw.read();
+    REQUIRE_MESSAGE(challenge.what == incoming::frame, challenge);
+    binary both = h.on_frame(challenge.payload).send;
     const binary call = encode_request(1, {"math", "add", {1, 1}}, max_frame_ceiling);
     both.insert(both.end(), call.begin(), call.end());
     REQUIRE_FALSE(raw.send(both));
     const incoming in = raw.read();
     REQUIRE_MESSAGE(in.what == incoming::frame, in);
     REQUIRE(in.kind() == msg::welcome);
+    CHECK(h.on_frame(in.payload).is == handshake::status::authenticated);
     CHECK(raw.read_response().value == term(2));
 }
 
@@ -705,13 +435,13 @@ TEST_CASE("name conflict at the handshake: a second node claiming a taken name i
     CHECK(eventually([&] { return s.srv.connected("dup") == 2; }));
 
     raw_client second(s.port);
-    REQUIRE_FALSE(second.send(encode_hello(raw_hello("dup", 2))));
-    const incoming in = second.read();
-    REQUIRE_MESSAGE(in.what == incoming::frame, in);
-    REQUIRE(in.kind() == msg::refuse);
-    const failure f = decode_failure(in.payload);
-    CHECK(f.code == errc::name_conflict);
-    CHECK(f.message.find("name dup is already taken") != std::string::npos);
+    claim other;
+    other.name = "dup";
+    other.node = "othernode@127.0.0.1";
+    const auto f = second.try_handshake(other);
+    REQUIRE(f);
+    CHECK(f->code == errc::name_conflict);
+    CHECK(f->message.find("name dup is already taken") != std::string::npos);
     CHECK(second.closes());
 
     // The holder of the name is untouched.
@@ -855,14 +585,8 @@ TEST_CASE("reading stops once requests for the handler pool hold max_request_byt
 TEST_CASE("calls to a peer that does not read fail fast with overloaded") {
     std::promise<void> release;
     auto released = release.get_future().share();
-    fake_server fake([released](frame_socket& peer, const hello&) {
-        welcome w;
-        w.version = 1;
-        w.max_frame = 1u << 20;
-        w.incarnation = 7;
-        w.node = "sloth@127.0.0.1";
-        w.name = "sloth";
-        REQUIRE_FALSE(peer.send(encode_welcome(w)));
+    fake_server fake([released](frame_socket& peer, const hello&, const binary& hello) {
+        REQUIRE(accept_handshake(peer, hello, "sloth@127.0.0.1", "sloth"));
         released.wait_for(20s);  // never reads until the test is done
     });
     auto options = test_node("eager");
@@ -923,10 +647,13 @@ TEST_CASE("connections closed while saying hello are not left attached") {
         const auto info = s.srv.start_server(test_server(fmt::format("s{}", round)));
         std::vector<std::unique_ptr<raw_client>> clients;
         for (int i = 0; i < 30; ++i) clients.push_back(std::make_unique<raw_client>(info.port));
-        const binary h = encode_hello(raw_hello("half"));
-        for (auto& c : clients) REQUIRE_FALSE(c->send(h));
-        // Stop as soon as the first hello is through: the others are mid-handshake.
-        while (s.srv.connected("half") == 0) std::this_thread::yield();
+        claim half;
+        half.name = "half";
+        for (auto& c : clients) c->start_handshake(half);
+        // Each sends its proof without waiting for the welcome; stop as soon as
+        // the first is through: the others are mid-handshake.
+        for (auto& c : clients) REQUIRE(c->step_handshake().is == handshake::status::in_progress);
+        REQUIRE(eventually([&] { return s.srv.connected("half") > 0; }));
         s.srv.stop_server(info.name);
         REQUIRE(eventually([&] { return s.srv.connected("half") == 0; }, 5s));
     }

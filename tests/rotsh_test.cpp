@@ -156,6 +156,7 @@ TEST_CASE("--serve runs the configured node until SIGTERM, then stops cleanly") 
     const auto cfg = s.file("serve.toml", fmt::format(R"(
 [node]
 name = "served"
+cookie = "{}"
 [[server]]
 name = "srv"
 ip = "127.0.0.1"
@@ -167,7 +168,7 @@ name = "served_cl"
 connections = 2
 [modules]
 load = ["{}"]
-)", port, ROT_MATH_MODULE));
+)", test_cookie, port, ROT_MATH_MODULE));
     child_process served({ROTSH, "--config", cfg, "--serve"});
     REQUIRE(eventually([&] { return us.connected("served_cl") == 2; }, 10s));
     CHECK(us.call<int>("served_cl", {"math", "add", {1, 2}}) == 3);
@@ -193,13 +194,14 @@ TEST_CASE("--serve exits 1 when a linked peer is lost") {
     const auto cfg = s.file("linked.toml", fmt::format(R"(
 [node]
 name = "linked"
+cookie = "{}"
 [[connect]]
 host = "127.0.0.1"
 port = {}
 name = "linked_cl"
 connections = 1
 link = true
-)", port));
+)", test_cookie, port));
     child_process served({ROTSH, "--config", cfg, "--serve"}, true);
     REQUIRE(eventually([&] { return us.connected("linked_cl") == 1; }, 10s));
     us.stop_server("hub");
@@ -243,7 +245,8 @@ port = {}
 [modules]
 load = ["{}", "/no/such/module.so"]
 )", port, ROT_MATH_MODULE));
-    child_process sh({ROTSH, "--config", cfg, "-e", "modules(). call(hub, {far, hi, []})."}, true);
+    child_process sh({ROTSH, "--config", cfg, "--cookie", test_cookie, "-e", "modules(). call(hub, {far, hi, []})."},
+                     true);
     const auto out = sh.read_all();
     CHECK(out.find("cannot load module /no/such/module.so: no such file") != std::string::npos);
     CHECK(out.find("[math,rot]\nhello\n") != std::string::npos);

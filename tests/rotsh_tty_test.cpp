@@ -63,6 +63,12 @@ TEST_CASE("rotsh at a terminal: prompt, tab completion of a remote function, his
     REQUIRE_MESSAGE(std::system("tmux -V > /dev/null 2>&1") == 0, "tmux is needed (scripts/deps installs it)");
     const auto home = std::filesystem::temp_directory_path() / fmt::format("rotsh_tty_{}", ::getpid());
     std::filesystem::create_directories(home);
+    {
+        // rotsh finds its cookie in its home, as a user's shell would.
+        std::ofstream(home / ".rot.cookie") << test_cookie << "\n";
+        std::filesystem::permissions(home / ".rot.cookie", std::filesystem::perms::owner_read |
+                                                               std::filesystem::perms::owner_write);
+    }
 
     node n1(test_node("node1"));
     REQUIRE(n1.load_module(ROT_MATH_MODULE));

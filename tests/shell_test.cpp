@@ -82,7 +82,7 @@ TEST_CASE("the seed's jail example") {
 
 TEST_CASE("failures: exceptions raise, API errors answer {error, Reason}, the shell goes on") {
     two_shells t;
-    const auto port = t.serve(", {jails, [{guest, rot}]}");
+    const auto port = t.serve(", {jails, [{guest, rot}]}, {cookies, [{guest, \"guest secret\"}]}");
     auto out = t.sh2.eval("call(srv, {math, add, [1, 2]}).");
     CHECK(out[0].line == "** exception error: not connected to srv");
     CHECK_FALSE(out[0].ok);

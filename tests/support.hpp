@@ -42,10 +42,14 @@ private:
     std::shared_future<void> future_ = promise_.get_future().share();
 };
 
-/// Options for a test node: loopback, short timeouts.
+/// The cookie test nodes share: tests never read or write ~/.rot.cookie.
+inline constexpr const char* test_cookie = "rot test cookie";
+
+/// Options for a test node: its own cookie, loopback, short timeouts.
 inline node_options test_node(std::string name) {
     node_options o;
     o.name = std::move(name);
+    o.cookie = test_cookie;
     o.handler_threads = 4;
     o.connect_timeout = 2s;
     return o;

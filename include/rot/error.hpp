@@ -29,7 +29,12 @@ enum class errc : int {
     connect_failed = 16,   ///< could not resolve or dial the host
     overloaded = 17,       ///< the peer refuses work for now; retry later
     disconnected = 18,     ///< the peer said goodbye
+    auth_failed = 19,      ///< the handshake did not prove the cookie (or the certificate's name)
+    tls_failed = 20,       ///< no TLS session: plaintext against TLS, an unverified certificate...
 };
+
+/// The highest errc: codes above it read from the wire are protocol errors.
+inline constexpr errc last_errc = errc::tls_failed;
 
 /// The category of rot::errc; messages are short and fixed.
 [[nodiscard]] const std::error_category& category() noexcept;

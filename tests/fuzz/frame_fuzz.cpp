@@ -55,7 +55,7 @@ void guarded(F&& f) {
 
 void decode_all(std::span<const std::uint8_t> p) {
     guarded([&] { (void)payload_kind(p); });
-    // decode_hello/welcome/failure read past an empty payload (callers check
+    // decode_hello/challenge/mac/failure read past an empty payload (callers check
     // payload_kind first); see tests/frame_test.cpp "decoders refuse an empty payload".
     if (p.empty()) return;
 
@@ -65,16 +65,20 @@ void decode_all(std::span<const std::uint8_t> p) {
         check(again.min_version == h.min_version && again.max_version == h.max_version &&
                   again.flags == h.flags && again.max_frame == h.max_frame &&
                   again.incarnation == h.incarnation && again.node == h.node &&
-                  again.name == h.name,
+                  again.name == h.name && (h.max_version < 2 || again.nonce == h.nonce),
               "hello does not round-trip");
     });
     guarded([&] {
-        const welcome w = decode_welcome(p);
-        const welcome again = decode_welcome(payload_of(encode_welcome(w)));
-        check(again.version == w.version && again.flags == w.flags &&
-                  again.max_frame == w.max_frame && again.incarnation == w.incarnation &&
-                  again.node == w.node && again.name == w.name,
-              "welcome does not round-trip");
+        const challenge c = decode_challenge(p);
+        const challenge again = decode_challenge(payload_of(encode_challenge(c)));
+        check(again.version == c.version && again.flags == c.flags && again.max_frame == c.max_frame &&
+                  again.incarnation == c.incarnation && again.node == c.node && again.name == c.name &&
+                  again.nonce == c.nonce,
+              "challenge does not round-trip");
+    });
+    guarded([&] {
+        const mac m = decode_mac(p);
+        check(decode_mac(payload_of(encode_proof(m))) == m, "proof does not round-trip");
     });
     guarded([&] {
         const failure f = decode_failure(p);

@@ -22,6 +22,9 @@ namespace {
 
 constexpr const char* usage = R"(usage: rotsh [options]
   --name NAME      the node's name (default: from the config, else nonode@nohost)
+  --cookie SECRET  the node's cookie (default: the config's, else $ROT_COOKIE,
+                   else ~/.rot.cookie, created when missing)
+  --cookie-file F  read the cookie from F (readable by its owner only)
   --config FILE    load a TOML config first (servers, connections, modules)
   -e EXPR          evaluate EXPR, print the result and exit
   --serve          run the configured node without a shell until SIGINT/SIGTERM
@@ -33,6 +36,8 @@ arguments or a bad config.
 
 struct arguments {
     std::optional<std::string> name;
+    std::optional<std::string> cookie;
+    std::optional<std::string> cookie_file;
     std::optional<std::string> config;
     std::vector<std::string> expressions;
     bool serve = false;
@@ -52,6 +57,10 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
         };
         if (arg == "--name") {
             if (!(a.name = value())) return std::nullopt;
+        } else if (arg == "--cookie") {
+            if (!(a.cookie = value())) return std::nullopt;
+        } else if (arg == "--cookie-file") {
+            if (!(a.cookie_file = value())) return std::nullopt;
         } else if (arg == "--config") {
             if (!(a.config = value())) return std::nullopt;
         } else if (arg == "-e") {
@@ -193,6 +202,10 @@ int main(int argc, char** argv) {
         }
     }
     if (args->name) cfg.node.name = *args->name;
+    if (args->cookie || args->cookie_file) {
+        cfg.node.cookie = args->cookie.value_or("");
+        cfg.node.cookie_file = args->cookie_file.value_or("");
+    }
 
     // Signals are taken synchronously by --serve: block them before the
     // node's threads start, so every thread inherits the mask.

@@ -46,6 +46,8 @@ std::string_view errc_name(errc e) {
         case errc::connect_failed: return "connect_failed";
         case errc::overloaded: return "overloaded";
         case errc::disconnected: return "disconnected";
+        case errc::auth_failed: return "auth_failed";
+        case errc::tls_failed: return "tls_failed";
     }
     return "error";
 }
@@ -98,6 +100,42 @@ void each_option(const term& opts, F&& f) {
     raise(errc::badarg, fmt::format("bad argument: unknown option {{{}, {}}}", key, value));
 }
 
+std::string text_of(const term& t, std::string_view what) {
+    if (t.is_string()) return t.as_string();
+    if (t.is_atom()) return t.atom_name();
+    if (t.is_binary()) return std::string(t.as_binary().begin(), t.as_binary().end());
+    raise(errc::badarg, fmt::format("bad argument: {} must be a string, got {}", what, t));
+}
+
+bool bool_of(const term& t, std::string_view what) {
+    if (t.is_atom("true")) return true;
+    if (t.is_atom("false")) return false;
+    raise(errc::badarg, fmt::format("bad argument: {} must be true or false, got {}", what, t));
+}
+
+/// TLS options as Erlang's ssl names them: certfile, keyfile, cacertfile,
+/// verify (verify_peer | verify_none), fail_if_no_peer_cert; and ours,
+/// check_node_name. False if `key` is none of them.
+bool tls_option(std::string_view key, const term& v, rot::tls_options& tls) {
+    if (key == "certfile") tls.certificate = text_of(v, "certfile");
+    else if (key == "keyfile") tls.private_key = text_of(v, "keyfile");
+    else if (key == "cacertfile") tls.ca = text_of(v, "cacertfile");
+    else if (key == "verify") {
+        if (!v.is_atom("verify_peer") && !v.is_atom("verify_none"))
+            raise(errc::badarg, fmt::format("bad argument: verify must be verify_peer or verify_none, got {}", v));
+        tls.verify_peer = v.is_atom("verify_peer");
+    } else if (key == "fail_if_no_peer_cert") tls.require_peer_certificate = bool_of(v, "fail_if_no_peer_cert");
+    else if (key == "check_node_name") tls.check_node_name = bool_of(v, "check_node_name");
+    else return false;
+    return true;
+}
+
+rot::transport transport_of(const term& v) {
+    if (v.is_atom("tcp")) return rot::transport::tcp;
+    if (v.is_atom("tls") || v.is_atom("ssl")) return rot::transport::tls;
+    raise(errc::badarg, fmt::format("bad argument: transport must be tcp or tls, got {}", v));
+}
+
 rot::server_options server_options_of(const term& opts) {
     rot::server_options o;
     each_option(opts, [&](std::string_view key, const term& v) {
@@ -110,7 +148,15 @@ rot::server_options server_options_of(const term& opts) {
             each_option(v, [&](std::string_view client, const term& module) {
                 o.jails[std::string(client)] = name_of(module, "a jail");
             });
-        } else unknown_option(key, v);
+        } else if (key == "cookies") {
+            each_option(v, [&](std::string_view client, const term& cookie) {
+                o.cookies[std::string(client)] = text_of(cookie, "a cookie");
+            });
+        } else if (key == "transport") o.transport = transport_of(v);
+        else if (key == "max_connections") o.max_connections = static_cast<std::size_t>(int_of(v, "max_connections", 1, 1 << 20));
+        else if (key == "max_handshakes") o.max_handshakes = static_cast<std::size_t>(int_of(v, "max_handshakes", 1, 1 << 20));
+        else if (key == "inline_handlers") o.inline_handlers = bool_of(v, "inline_handlers");
+        else if (!tls_option(key, v, o.tls)) unknown_option(key, v);
     });
     return o;
 }
@@ -121,7 +167,9 @@ rot::connect_options connect_options_of(const term& opts) {
         if (key == "name") o.name = name_of(v, "name");
         else if (key == "port") o.port = static_cast<std::uint16_t>(int_of(v, "port", 1, 65535));
         else if (key == "jail") o.jail = name_of(v, "jail");
-        else unknown_option(key, v);
+        else if (key == "cookie") o.cookie = text_of(v, "cookie");
+        else if (key == "transport") o.transport = transport_of(v);
+        else if (!tls_option(key, v, o.tls)) unknown_option(key, v);
     });
     return o;
 }
@@ -143,6 +191,7 @@ term server_term(const rot::server_info& s) {
                      {atom("acceptors"), s.acceptors},
                      {atom("jail"), atom_or_undefined(s.jail)},
                      {atom("jails"), term::make_list(std::move(jails))},
+                     {atom("transport"), atom(s.transport == rot::transport::tls ? "tls" : "tcp")},
                      {atom("connections"), s.connections}});
 }
 
@@ -153,6 +202,7 @@ term connection_term(const rot::connection_info& c) {
                      {atom("accepted"), c.accepted},
                      {atom("server"), atom_or_undefined(c.server)},
                      {atom("jail"), atom_or_undefined(c.jail)},
+                     {atom("transport"), atom(c.transport == rot::transport::tls ? "tls" : "tcp")},
                      {atom("pending"), c.calls_pending}});
 }
 
@@ -246,9 +296,12 @@ void shell::link(std::string peer) {
 const std::vector<std::string>& shell::help_lines() {
     static const std::vector<std::string> lines = {
         "start_server(Opts)          start a server; Opts: [{name, srv}, {port, 2222}, {ip, \"0.0.0.0\"},",
-        "                            {acceptors, 10}, {jail, Module}, {jails, [{Client, Module}]}]",
+        "                            {acceptors, 10}, {jail, Module}, {jails, [{Client, Module}]},",
+        "                            {cookies, [{Client, \"secret\"}]}, {transport, tls}, {certfile, F},",
+        "                            {keyfile, F}, {cacertfile, F}, {fail_if_no_peer_cert, true}]",
         "stop_server(Name)           stop a server and close its connections",
-        "connect(Host, Opts)         dial 4 connections; Opts: [{name, cl}, {port, 2222}, {jail, Module}]",
+        "connect(Host, Opts)         dial 4 connections; Opts: [{name, cl}, {port, 2222}, {jail, Module},",
+        "                            {cookie, \"secret\"}, {transport, tls}, {cacertfile, F}, {verify, verify_peer}]",
         "connect(Host, Opts, N)      dial N connections",
         "connect_link(Host, Opts, N) dial N connections; losing the peer is fatal to rotsh --serve",
         "connected()                 the names of connected peers",

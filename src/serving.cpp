@@ -1,0 +1,143 @@
+// The serving half of a connection: requests arriving from the peer are
+// resolved (the jail applied first, in one place), run inline or on the
+// handler pool, and answered; and the back-pressure that keeps one peer from
+// taking more than its share: requests running, their argument bytes, and
+// the replies it leaves unread.
+
+#include <asio/post.hpp>
+
+#include "connection.hpp"
+#include "server.hpp"
+
+namespace rot::detail {
+
+void connection::on_request(std::span<const std::uint8_t> payload) {
+    const request_view r = decode_request(payload);
+    auto target = resolve(r);
+    if (!target) {
+        if (r.id) send_error(r.id, to_errc(target.code()), target.error().message);
+        else log(log_level::info, node_.options.name, "cast dropped: {}", target.error().message);
+        return;
+    }
+    running_requests_.fetch_add(1, std::memory_order_relaxed);
+    if (server_ && server_->options().inline_handlers) {
+        // Runs now, while the arguments are still in the read buffer. Its
+        // reply is queued at once, so the write limit (checked before each
+        // frame of the batch) holds for inline handlers as it stands.
+        run_request(r.id, target->fn, target->module, r.function, r.args);
+        request_finished(0);
+        return;
+    }
+    running_bytes_.fetch_add(r.args.size(), std::memory_order_relaxed);
+    start_job({r.id, std::move(target->fn), std::string(target->module), std::string(r.function),
+               binary(r.args.begin(), r.args.end())});
+}
+
+void connection::start_job(request_job job) {
+    asio::post(node_.handlers, [self = shared_from_this(), job = std::move(job)]() mutable {
+        // A reply counts against the write limit: while the peer leaves more
+        // than that unread, handlers wait instead of piling up replies.
+        if (self->over_write_limit() && !self->closing()) return self->park(std::move(job));
+        self->run_request(job.id, job.fn, job.module, job.function, job.args);
+        self->request_finished(job.args.size());
+    });
+}
+
+void connection::park(request_job job) {
+    {
+        std::lock_guard lock(parked_mutex_);
+        parked_.push_back(std::move(job));
+    }
+    // The queue may have drained (or the connection closed) since we looked,
+    // with nobody left to release what is parked.
+    if (!over_write_limit() || closing()) asio::post(strand_, [self = shared_from_this()] { self->release_parked(); });
+}
+
+void connection::release_parked() {
+    std::vector<request_job> jobs;
+    {
+        std::lock_guard lock(parked_mutex_);
+        jobs.swap(parked_);
+    }
+    for (auto& job : jobs) start_job(std::move(job));
+}
+
+result<registry::target> connection::resolve(const request_view& r) {
+    const std::string_view module = jail_.empty() ? r.module : std::string_view(jail_);
+    for (const auto& c : resolved_)
+        if (c.fn && c.arity == r.arity && c.function == r.function && c.module == module)
+            return registry::target{c.fn, c.module};
+    auto t = node_.functions.resolve(jail_, r.module, r.function, r.arity);
+    if (t) {
+        resolved& c = resolved_[resolved_next_++ % resolved_.size()];
+        c = {std::string(t->module), std::string(r.function), r.arity, t->fn};
+        t->module = c.module;  // the registry's view may not outlive its lock
+    }
+    return t;
+}
+
+void connection::run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
+                             std::string_view function, std::span<const std::uint8_t> args) {
+    result<term> out = [&]() -> result<term> {
+        term::list_type values;
+        try {
+            term list = from_binary(args);
+            values = std::move(list.as_list());
+        } catch (const rot::error& e) {
+            return failure{make_error_code(errc::protocol_error), "malformed arguments: " + e.message()};
+        }
+        return registry::invoke(*fn, values, module, function);
+    }();
+    if (id) {
+        if (!out) {
+            send_error(id, to_errc(out.code()), out.error().message);
+        } else {
+            try {
+                send_with([&](binary& b) { append_reply(b, id, *out, peer_.max_frame); });
+            } catch (const rot::error& e) {
+                send_error(id, to_errc(e.code()),
+                           fmt::format("the reply of {}:{} cannot be sent: {}", module, function, e.message()));
+            } catch (const std::exception& e) {
+                send_error(id, errc::exception, e.what());
+            }
+        }
+    } else if (!out) {
+        log(log_level::info, node_.options.name, "cast failed: {}", out.error().message);
+    }
+}
+
+void connection::request_finished(std::size_t arg_bytes) {
+    const std::size_t bytes_before = running_bytes_.fetch_sub(arg_bytes, std::memory_order_relaxed);
+    const std::size_t before = running_requests_.fetch_sub(1, std::memory_order_relaxed);
+    // Reading may have stopped at either limit: let the strand look again.
+    if (before >= node_.options.max_requests_per_connection ||
+        (arg_bytes > 0 && bytes_before >= node_.options.max_request_bytes_per_connection))
+        asio::post(strand_, [self = shared_from_this()] { self->resume_reading(); });
+}
+
+bool connection::reading_allowed() const noexcept {
+    return running_requests_.load(std::memory_order_relaxed) < node_.options.max_requests_per_connection &&
+           running_bytes_.load(std::memory_order_relaxed) < node_.options.max_request_bytes_per_connection &&
+           !over_write_limit();
+}
+
+void connection::queue_drained() {
+    resume_reading();
+    release_parked();
+}
+
+void connection::resume_reading() {
+    if (!read_paused_ || !reading_allowed()) return;
+    read_paused_ = false;
+    // The pause was ours: a partial frame's clock starts again.
+    last_read_ = std::chrono::steady_clock::now();
+    process_buffer();
+    read_more();
+    watch_partial_frame();
+}
+
+void connection::send_error(std::uint64_t id, errc code, std::string message) {
+    send_with([&](binary& b) { append_error(b, id, code, message); });
+}
+
+}  // namespace rot::detail
