@@ -287,6 +287,10 @@ void connection::on_read(std::error_code ec, std::size_t n) {
     reading_ = false;
     if (state_ == state::closing || state_ == state::closed) return;
     if (ec) {
+        // A TLS alert (under TLS 1.3 a server checks a client's certificate
+        // after the client has finished its side of the TLS handshake).
+        if (transport_.secured() && ec.category() == asio::error::get_ssl_category())
+            return close(errc::tls_failed, transport_.tls_failure(ec), false);
         const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
         close(errc::connection_lost, eof ? std::string("connection closed by the peer") : ec.message(), false);
         return;

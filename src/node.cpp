@@ -39,11 +39,21 @@ std::atomic<log_level> g_log_level{level_from_env()};
 
 log_level current_log_level() noexcept { return g_log_level.load(std::memory_order_relaxed); }
 void set_log_level(log_level level) noexcept { g_log_level.store(level); }
+namespace {
+std::mutex g_log_mutex;
+log_sink g_log_sink;
+}  // namespace
+
 void write_log(log_level level, std::string_view node, std::string_view message) {
     static constexpr std::string_view names[] = {"debug", "info", "warning", "error"};
-    static std::mutex m;
-    std::lock_guard lock(m);
+    std::lock_guard lock(g_log_mutex);
+    if (g_log_sink) return g_log_sink(level, node, message);
     fmt::print(stderr, "rot[{}] {}: {}\n", node, names[static_cast<int>(level)], message);
+}
+
+void set_log_sink(log_sink sink) {
+    std::lock_guard lock(g_log_mutex);
+    g_log_sink = std::move(sink);
 }
 
 }  // namespace detail
