@@ -169,8 +169,12 @@ void server::handshake_ended() noexcept {
 }
 
 void server::forget(const connection* c) {
+    std::shared_ptr<connection> last;  // dropped after the lock: its destructor reports to us
     std::lock_guard lock(mutex_);
-    connections_.erase(c);
+    if (const auto it = connections_.find(c); it != connections_.end()) {
+        last = std::move(it->second);
+        connections_.erase(it);
+    }
 }
 
 void server::log_refusal(std::string_view why) {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "child_process.hpp"
 #include "support.hpp"
@@ -252,4 +253,44 @@ load = ["{}", "/no/such/module.so"]
     CHECK(out.find("[math,rot]\nhello\n") != std::string::npos);
     REQUIRE(sh.wait_exit(10s));
     CHECK(sh.exit_code() == 0);
+}
+
+TEST_CASE("the TLS example configs work as shipped, with a PKI made by scripts/make-test-ca") {
+    scratch s;
+    REQUIRE(std::system(fmt::format("{}/scripts/make-test-ca {} node1 node2", ROT_SOURCE_DIR, (s.dir / "pki").string())
+                            .c_str()) == 0);
+    const auto copy = [&](std::string_view name) {
+        std::ifstream in(fmt::format("{}/config/{}", ROT_SOURCE_DIR, name));
+        std::stringstream text;
+        text << in.rdbuf();
+        // Port 0 instead of the example's fixed port; the math module from the build.
+        std::string t = std::regex_replace(text.str(), std::regex("port = 2224"), "port = 0");
+        t = std::regex_replace(t, std::regex("\"rot_math.so\""), fmt::format("\"{}\"", ROT_MATH_MODULE));
+        return s.file(name, t);
+    };
+    rotsh_process server({"--config", copy("tls_server.toml"), "--cookie", test_cookie});
+    const auto port = server.port("srv");
+    std::string client_config = copy("tls_client.toml");
+    {
+        std::ifstream in(client_config);
+        std::stringstream text;
+        text << in.rdbuf();
+        std::ofstream(client_config) << std::regex_replace(text.str(), std::regex("port = 0"),
+                                                           fmt::format("port = {}", port));
+    }
+    rotsh_process client({"--config", client_config, "--cookie", test_cookie});
+    CHECK(client.say("call(srv, {math, add, [1, 2]}).") == "3");
+    CHECK(client.say("connections().").find("transport => tls") != std::string::npos);
+    CHECK(server.say("call(cl, {rot, node, []}).") == "node2");
+
+    // A plaintext client is told why it is refused, and so is a wrong cookie.
+    rotsh_process plain({"--name", "plain", "--cookie", test_cookie});
+    CHECK(plain.say(fmt::format("connect(\"127.0.0.1\", [{{port, {}}}]).", port))
+              .starts_with("{error,{tls_failed,\""));
+    rotsh_process wrong({"--name", "node2", "--cookie", "wrong"});
+    CHECK(wrong.say(fmt::format("connect(\"127.0.0.1\", [{{port, {}}}, {{transport, tls}}, {{cacertfile, \"{}\"}}, "
+                                "{{certfile, \"{}\"}}, {{keyfile, \"{}\"}}]).",
+                                port, (s.dir / "pki/ca.pem").string(), (s.dir / "pki/node2.pem").string(),
+                                (s.dir / "pki/node2.key").string()))
+              .starts_with("{error,{auth_failed,\"connect to 127.0.0.1:"));
 }

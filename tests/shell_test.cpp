@@ -104,6 +104,11 @@ TEST_CASE("failures: exceptions raise, API errors answer {error, Reason}, the sh
     out = t.sh2.eval(fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", 1));
     CHECK(out[0].line.find("{error,{connect_failed,") == 0);
     CHECK_FALSE(out[0].ok);
+    out = t.sh2.eval(fmt::format("connect(localhost, [{{name, cl2}}, {{port, {}}}, {{cookie, \"wrong\"}}], 1).", port));
+    CHECK(out[0].line == fmt::format("{{error,{{auth_failed,\"connect to localhost:{}: refused: authentication failed: "
+                                     "the cookie does not match\"}}}}",
+                                     port));
+    CHECK_FALSE(out[0].ok);
     CHECK(run(t.sh1, "stop_server(nope).") == "{error,{invalid_argument,\"no server named nope\"}}");
     CHECK(run(t.sh1, "disconnect(nope).") == "{error,{not_connected,\"not connected to nope\"}}");
     CHECK(run(t.sh1, fmt::format("start_server([{{name, other}}, {{ip, {{127,0,0,1}}}}, {{port, {}}}]).", port))
