@@ -36,6 +36,12 @@ struct role_options {
     bool inline_handlers = true;  ///< rot server: run handlers on the I/O thread
     std::size_t max_payload = 0;  ///< server: largest payload it must accept
     shape work;                   ///< client: what to run
+    std::string cookie;           ///< rot: the run's cookie (credentials.hpp)
+    std::string tls_dir;          ///< over TLS: the run's certificates; "": plain TCP
+
+    [[nodiscard]] bool tls() const noexcept { return !tls_dir.empty(); }
+    /// As the JSON lines report it.
+    [[nodiscard]] const char* transport() const noexcept { return tls() ? "tls" : "tcp"; }
 };
 
 class json_line;

@@ -1,7 +1,8 @@
 // rotbench: rot against a raw TCP baseline, server and client in two processes
 // on 127.0.0.1. By default it orchestrates: for each workload it starts a
 // server and a client (this program re-executed in a role), passes their JSON
-// lines on to stdout and ends with a summary of the ratios on stderr.
+// lines on to stdout and ends with a summary of the ratios on stderr. It makes
+// the run's cookie and, for --tls, its certificates (credentials.hpp).
 
 #include <sched.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 
 #include "bench.hpp"
 #include "child_process.hpp"
+#include "credentials.hpp"
 #include "report.hpp"
 
 namespace rotbench {
@@ -52,10 +55,20 @@ Prints one JSON line per (system, workload) on stdout, a summary on stderr.
                       raw's W1 only, reported as "client" in its JSON line)
                         blocking      a blocking read by the caller
                         io-thread     an I/O thread reads and wakes the caller
+                                      (not with --tls)
                         caller-reads  the caller reads; an idle I/O thread
                                       watches the socket too
+  --tls               run both systems over TLS (1.2 or newer): rot with
+                      transport tls, raw over asio::ssl::stream, with the same
+                      framing and clients. The certificates (an EC P-256 CA and
+                      a server certificate for 127.0.0.1 and localhost, which
+                      both clients verify) are made for the run in a private
+                      temporary directory, removed at exit. JSON lines say
+                      "transport":"tls" (else "tcp")
   --quick             a smoke run of seconds: W1 2000 calls, W2/W3 0.2 s warm-up + 1 s
   -h, --help          this help
+The rot nodes authenticate with a random cookie made for the run; rotbench
+never reads or creates ~/.rot.cookie.
 Exit status: 0 when every workload completed with correct answers, 1 when one
 did not, 2 for bad arguments.
 )";
@@ -75,11 +88,13 @@ struct arguments {
     bool no_pin = false;
     bool quick = false;
     bool no_inline = false;
+    bool tls = false;
     std::string raw_w1 = "blocking";
     // Set by the orchestrator for the processes it starts.
     std::string role;
     std::optional<int> cpu;
     std::optional<std::size_t> port, warmup_calls, max_payload;
+    std::string tls_dir;  // a role runs over TLS with the certificates there
 };
 
 // ---- flags ----------------------------------------------------------------------
@@ -166,9 +181,16 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
         {"--port", [&](auto v) { return set_size(a.port, v, 1, 65535); }},
         {"--warmup-calls", [&](auto v) { return set_size(a.warmup_calls, v, 0, 100'000'000); }},
         {"--max-payload", [&](auto v) { return set_size(a.max_payload, v, 0, 32u << 20); }},
+        {"--tls-dir",
+         [&](auto v) {
+             a.tls_dir = v;
+             return !v.empty();
+         }},
     };
-    const std::map<std::string_view, bool*> switches = {
-        {"--no-pin", &a.no_pin}, {"--quick", &a.quick}, {"--no-inline", &a.no_inline}};
+    const std::map<std::string_view, bool*> switches = {{"--no-pin", &a.no_pin},
+                                                        {"--quick", &a.quick},
+                                                        {"--no-inline", &a.no_inline},
+                                                        {"--tls", &a.tls}};
 
     const auto fail = [](std::string_view what) -> std::optional<arguments> {
         std::cerr << "rotbench: " << what << "\n" << usage;
@@ -190,6 +212,10 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
             return fail(fmt::format("unknown option {}", arg));
         }
     }
+    if (a.tls && a.raw_w1 == "io-thread")
+        return fail(
+            "--raw-w1 io-thread does not run over --tls: its I/O thread would read the "
+            "TLS stream while the caller writes to it (use blocking or caller-reads)");
     return a;
 }
 
@@ -257,12 +283,19 @@ int run_role(const arguments& a) {
             << "rotbench: a role needs one --system (and a client one --workload and --port)\n";
         return 2;
     }
+    if (a.tls && a.tls_dir.empty()) {
+        std::cerr << "rotbench: a role runs over TLS with --tls-dir, the run's certificates\n";
+        return 2;
+    }
     if (a.cpu) pin_to_cpu(*a.cpu);  // before any thread starts, so that all inherit it
     const bool rot = a.systems[0] == "rot";
+    const char* cookie = std::getenv(cookie_variable);
     role_options o{.system = a.systems[0],
                    .port = static_cast<std::uint16_t>(a.port.value_or(0)),
                    .inline_handlers = !a.no_inline,
-                   .max_payload = a.max_payload.value_or(0)};
+                   .max_payload = a.max_payload.value_or(0),
+                   .cookie = cookie ? cookie : "",
+                   .tls_dir = a.tls_dir};
     try {
         if (a.role == "server") {
             rot ? rot_server(o) : raw_server(o);
@@ -296,6 +329,7 @@ struct plan {
     std::string exe;  // this program, to re-execute in a role
     std::optional<int> server_cpu, client_cpu;
     bool inline_handlers = true;
+    std::string tls_dir;  // over TLS: the run's certificates; "": plain TCP
 };
 
 // The two CPUs to pin server and client to: the first two we may run on.
@@ -340,6 +374,7 @@ std::optional<std::pair<fields, std::string>> run_one(const plan& p, const std::
     if (p.server_cpu)
         server_args.insert(server_args.end(), {"--cpu", std::to_string(*p.server_cpu)});
     if (!p.inline_handlers) server_args.emplace_back("--no-inline");
+    if (!p.tls_dir.empty()) server_args.insert(server_args.end(), {"--tls-dir", p.tls_dir});
     child_process server(server_args);
     const auto ready = server.read_line(std::chrono::seconds(10));
     if (!ready || ready->rfind("port ", 0) != 0) return complain("the server did not start");
@@ -350,6 +385,7 @@ std::optional<std::pair<fields, std::string>> run_one(const plan& p, const std::
     if (p.client_cpu)
         client_args.insert(client_args.end(), {"--cpu", std::to_string(*p.client_cpu)});
     for (auto& arg : shape_arguments(s)) client_args.push_back(std::move(arg));
+    if (!p.tls_dir.empty()) client_args.insert(client_args.end(), {"--tls-dir", p.tls_dir});
     std::optional<std::string> json;
     {
         child_process client(client_args);
@@ -398,7 +434,8 @@ std::string show(double v, int decimals) {
 }
 
 // The summary on stderr: for each figure rot, raw and rot/raw, then memory.
-void print_summary(const std::vector<outcome>& results) {
+// Every result of a run has the same transport, so ratios never mix them.
+void print_summary(const std::vector<outcome>& results, bool tls) {
     struct figure {
         const char* workload;
         const char* key;
@@ -423,8 +460,9 @@ void print_summary(const std::vector<outcome>& results) {
         return f ? number(*f, key) : NAN;
     };
 
-    std::cerr << "\nrotbench summary: rot against the raw TCP baseline\n"
-                 "(rot/raw = 1.00: on par with raw; `better` says which way is good)\n";
+    std::cerr << (tls ? "\nrotbench summary over TLS: rot against the raw TLS baseline\n"
+                      : "\nrotbench summary: rot against the raw TCP baseline\n")
+              << "(rot/raw = 1.00: on par with raw; `better` says which way is good)\n";
     std::cerr << fmt::format("{:<9}{:<10}{:>12}{:>12}{:>9}  {}\n", "workload", "figure", "raw",
                              "rot", "rot/raw", "better");
     for (const auto& f : figures) {
@@ -440,8 +478,8 @@ void print_summary(const std::vector<outcome>& results) {
     std::cerr << "\nmemory\n";
     if (const auto* m1 = get("M1", "rot"))
         std::cerr << fmt::format(
-            "  M1  one idle rot connection: client {} KiB, server {} KiB (target: <= 64 each)\n",
-            show(number(*m1, "client_kib_per_conn"), 1),
+            "  M1  one idle rot connection{}: client {} KiB, server {} KiB (target: <= 64 each)\n",
+            tls ? " over TLS" : "", show(number(*m1, "client_kib_per_conn"), 1),
             show(number(*m1, "server_kib_per_conn"), 1));
     for (const auto& system : all_systems) {
         if (const auto* w2 = get("W2", system)) {
@@ -463,7 +501,19 @@ void print_summary(const std::vector<outcome>& results) {
 
 int orchestrate(const arguments& a) {
     const auto started = std::chrono::steady_clock::now();
-    plan p{.exe = self_path(), .inline_handlers = !a.no_inline};
+    std::optional<tls_directory> tls;
+    try {
+        // The roles inherit the cookie from our environment (see cookie_variable).
+        if (::setenv(cookie_variable, random_cookie().c_str(), 1) != 0)
+            throw std::runtime_error(fmt::format("cannot set {}", cookie_variable));
+        if (a.tls) tls.emplace();
+    } catch (const std::exception& e) {
+        std::cerr << "rotbench: " << e.what() << "\n";
+        return 1;
+    }
+    plan p{.exe = self_path(),
+           .inline_handlers = !a.no_inline,
+           .tls_dir = tls ? tls->path() : std::string()};
     if (!a.no_pin) {
         p.server_cpu = a.server_cpu;
         p.client_cpu = a.client_cpu;
@@ -495,7 +545,7 @@ int orchestrate(const arguments& a) {
             results.push_back({workload, system, std::move(f)});
         }
     }
-    print_summary(results);
+    print_summary(results, a.tls);
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     std::cerr << fmt::format(
         "\nrotbench: {} in {:.1f} s\n",

@@ -1,6 +1,8 @@
 // The raw baseline: the same workloads over plain length-prefixed TCP with
 // standalone Asio on one thread and no RPC layer, written the way a careful
 // hand-rolled protocol would be, so that rot's figures have a fair floor.
+// With --tls the same code runs over asio::ssl::stream: the server and the
+// clients are templates over their stream type.
 //
 // Frame: 4-byte big-endian length, then that many bytes. A request's first
 // byte is its op: 1 = add (two little-endian int64, answered with their sum,
@@ -10,8 +12,12 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
+#include <asio/ssl.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <atomic>
 #include <cstring>
@@ -21,10 +27,13 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 
 #include "bench.hpp"
+#include "credentials.hpp"
 #include "futex.hpp"  // rot's own waiter, for the io-thread design
 #include "report.hpp"
 
@@ -34,6 +43,14 @@ namespace {
 
 using asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
+using tls_stream = asio::ssl::stream<tcp::socket>;
+
+template <class Stream>
+constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+// Where the server listens and the clients dial; over TLS, also the name the
+// server's certificate must carry.
+constexpr const char* server_address = "127.0.0.1";
 
 constexpr std::uint8_t op_add = 1;
 constexpr std::uint8_t op_echo = 2;
@@ -148,16 +165,58 @@ struct write_queue {
     }
 };
 
+// ---- TLS -----------------------------------------------------------------------
+
+// TLS 1.2 or newer with OpenSSL's default ciphers, set up as rot sets up its own.
+asio::ssl::context tls_context(asio::ssl::context::method method) {
+    asio::ssl::context ctx(method);
+    if (SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1)
+        throw std::runtime_error("OpenSSL refuses TLS 1.2 as the oldest version");
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
+    return ctx;
+}
+
+asio::ssl::context server_tls_context(const tls_files& files) {
+    auto ctx = tls_context(asio::ssl::context::tls_server);
+    ctx.use_certificate_chain_file(files.certificate);
+    ctx.use_private_key_file(files.private_key, asio::ssl::context::pem);
+    return ctx;
+}
+
+// Clients verify the server's certificate against the run's CA (the host
+// check is per connection, in dial()).
+asio::ssl::context client_tls_context(const tls_files& files) {
+    auto ctx = tls_context(asio::ssl::context::tls_client);
+    ctx.load_verify_file(files.ca);
+    ctx.set_verify_mode(asio::ssl::verify_peer);
+    return ctx;
+}
+
+// Closes the socket under a plain or a TLS stream.
+template <class Stream>
+void close_socket(Stream& stream) {
+    std::error_code ignored;
+    stream.lowest_layer().close(ignored);
+}
+
 // ---- the server ---------------------------------------------------------------
 
-class session : public std::enable_shared_from_this<session> {
+template <class Stream>
+class session : public std::enable_shared_from_this<session<Stream>> {
   public:
-    session(tcp::socket socket, std::size_t max_frame)
-        : socket_(std::move(socket)), in_(max_frame) {}
+    session(Stream stream, std::size_t max_frame) : socket_(std::move(stream)), in_(max_frame) {}
 
     void start() {
-        socket_.set_option(tcp::no_delay(true));
-        read();
+        socket_.lowest_layer().set_option(tcp::no_delay(true));
+        if constexpr (is_tls<Stream>) {
+            socket_.async_handshake(asio::ssl::stream_base::server,
+                                    [self = this->shared_from_this()](std::error_code ec) {
+                                        if (ec) return self->close();
+                                        self->read();
+                                    });
+        } else {
+            read();
+        }
     }
 
   private:
@@ -167,10 +226,10 @@ class session : public std::enable_shared_from_this<session> {
 
     void read() {
         reading_ = true;
-        socket_.async_read_some(in_.prepare(),
-                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                                    self->on_read(ec, n);
-                                });
+        socket_.async_read_some(
+            in_.prepare(), [self = this->shared_from_this()](std::error_code ec, std::size_t n) {
+                self->on_read(ec, n);
+            });
     }
 
     void on_read(std::error_code ec, std::size_t n) {
@@ -206,33 +265,56 @@ class session : public std::enable_shared_from_this<session> {
     void write() {
         if (!out_.begin()) return;
         asio::async_write(socket_, asio::buffer(out_.in_flight),
-                          [self = shared_from_this()](std::error_code ec, std::size_t) {
+                          [self = this->shared_from_this()](std::error_code ec, std::size_t) {
                               self->out_.end();
                               if (ec) return self->close();
                               self->write();
-                              if (!self->reading_ && self->socket_.is_open() &&
+                              if (!self->reading_ && self->socket_.lowest_layer().is_open() &&
                                   self->out_.pending.size() < backlog_limit)
                                   self->read();
                           });
     }
 
-    void close() {
-        std::error_code ignored;
-        socket_.close(ignored);
-    }
+    void close() { close_socket(socket_); }
 
-    tcp::socket socket_;
+    Stream socket_;
     frame_reader in_;
     write_queue out_;
     bool reading_ = false;
 };
 
-void accept_loop(tcp::acceptor& acceptor, std::size_t max_frame) {
-    acceptor.async_accept([&acceptor, max_frame](std::error_code ec, tcp::socket socket) {
+// Serves every connection accepted, over TLS when `tls` is given.
+void accept_loop(tcp::acceptor& acceptor, std::size_t max_frame, asio::ssl::context* tls) {
+    acceptor.async_accept([&acceptor, max_frame, tls](std::error_code ec, tcp::socket socket) {
         if (ec) return;  // the acceptor closed
-        std::make_shared<session>(std::move(socket), max_frame)->start();
-        accept_loop(acceptor, max_frame);
+        if (tls)
+            std::make_shared<session<tls_stream>>(tls_stream(std::move(socket), *tls), max_frame)
+                ->start();
+        else
+            std::make_shared<session<tcp::socket>>(std::move(socket), max_frame)->start();
+        accept_loop(acceptor, max_frame, tls);
     });
+}
+
+// ---- the client's connections ---------------------------------------------------
+
+tcp::socket dial(asio::io_context& io, const tcp::endpoint& server) {
+    tcp::socket socket(io);
+    socket.connect(server);
+    socket.set_option(tcp::no_delay(true));
+    return socket;
+}
+
+// Over TLS, the handshake fails unless the server's certificate chains to the
+// run's CA and names the address dialed, as rot's client checks too.
+tls_stream dial(asio::io_context& io, const tcp::endpoint& server, asio::ssl::context& tls) {
+    tls_stream stream(io, tls);
+    stream.lowest_layer().connect(server);
+    stream.lowest_layer().set_option(tcp::no_delay(true));
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(stream.native_handle()), server_address) != 1)
+        throw std::runtime_error("OpenSSL refuses the address to verify");
+    stream.handshake(asio::ssl::stream_base::client);
+    return stream;
 }
 
 // ---- W1: blocking ping-pong on one socket ----------------------------------------
@@ -245,7 +327,10 @@ void accept_loop(tcp::acceptor& acceptor, std::size_t max_frame) {
 //                 as rot's synchronous call does;
 //   caller-reads  the caller reads, while an idle I/O thread runs the io_context
 //                 whose reactor also watches the socket (and so wakes up too).
-latency_result run_latency(asio::io_context& io, tcp::socket& socket, const shape& s) {
+// Over TLS io-thread is refused (raw_client): its I/O thread would read the
+// stream while the caller writes to it, and one SSL object allows only one.
+template <class Stream>
+latency_result run_latency(asio::io_context& io, Stream& socket, const shape& s) {
     latency_result r;
     r.samples_us.reserve(s.calls);
     std::vector<std::uint8_t> request;
@@ -325,15 +410,11 @@ struct loop_state {
 
 // One connection keeping `depth` echo requests outstanding. The server answers
 // in order, so the expected sequence numbers form a FIFO.
+template <class Stream>
 class pipeline {
   public:
-    pipeline(asio::io_context& io, loop_state& loop, std::size_t max_frame)
-        : socket_(io), loop_(loop), in_(max_frame) {}
-
-    void connect(const tcp::endpoint& server) {
-        socket_.connect(server);
-        socket_.set_option(tcp::no_delay(true));
-    }
+    pipeline(Stream connected, loop_state& loop, std::size_t max_frame)
+        : socket_(std::move(connected)), loop_(loop), in_(max_frame) {}
 
     void start(std::size_t depth, std::function<void()> on_drained) {
         on_drained_ = std::move(on_drained);
@@ -348,8 +429,7 @@ class pipeline {
         if (finished_) return;
         loop_.errors += expected_.size();
         expected_.clear();
-        std::error_code ignored;
-        socket_.close(ignored);
+        close_socket(socket_);
         finish();
     }
 
@@ -398,7 +478,7 @@ class pipeline {
         if (--loop_.running == 0 && on_drained_) on_drained_();
     }
 
-    tcp::socket socket_;
+    Stream socket_;
     loop_state& loop_;
     frame_reader in_;
     write_queue out_;
@@ -407,14 +487,16 @@ class pipeline {
     bool finished_ = false;
 };
 
-window_result run_throughput(asio::io_context& io, const tcp::endpoint& server, const shape& s) {
+// `dial` opens one connection (see dial()).
+template <class Dial>
+window_result run_throughput(asio::io_context& io, Dial dial, const shape& s) {
+    using stream_pipeline = pipeline<decltype(dial())>;
     loop_state loop{.payload = payload_maker(s.payload)};
     const std::size_t conns = std::max<std::size_t>(1, std::min(s.connections, s.inflight));
-    std::vector<std::unique_ptr<pipeline>> pipelines;
-    for (std::size_t i = 0; i < conns; ++i) {
-        pipelines.push_back(std::make_unique<pipeline>(io, loop, frame_limit_for(s.payload)));
-        pipelines.back()->connect(server);
-    }
+    std::vector<std::unique_ptr<stream_pipeline>> pipelines;
+    for (std::size_t i = 0; i < conns; ++i)
+        pipelines.push_back(
+            std::make_unique<stream_pipeline>(dial(), loop, frame_limit_for(s.payload)));
 
     window_result r;
     std::uint64_t done_before = 0;
@@ -450,12 +532,27 @@ window_result run_throughput(asio::io_context& io, const tcp::endpoint& server, 
     return r;
 }
 
+// One workload over connections that `dial` opens.
+template <class Dial>
+json_line run_client(asio::io_context& io, const role_options& o, Dial dial) {
+    const auto& s = o.work;
+    if (s.workload == "W1") {
+        auto socket = dial();
+        auto line = latency_line(o, run_latency(io, socket, s));
+        if (s.raw_w1 != "blocking") line.add("client", s.raw_w1);
+        return line;
+    }
+    return throughput_line(o, run_throughput(io, dial, s));
+}
+
 }  // namespace
 
 void raw_server(const role_options& o) {
     asio::io_context io(1);
-    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    accept_loop(acceptor, frame_limit_for(o.max_payload));
+    std::optional<asio::ssl::context> tls;
+    if (o.tls()) tls.emplace(server_tls_context(tls_files_in(o.tls_dir)));
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address(server_address), 0));
+    accept_loop(acceptor, frame_limit_for(o.max_payload), tls ? &*tls : nullptr);
     std::cout << "port " << acceptor.local_endpoint().port() << std::endl;
     std::thread runner([&io] { io.run(); });
     // Serve until the orchestrator closes our stdin.
@@ -465,18 +562,13 @@ void raw_server(const role_options& o) {
 }
 
 json_line raw_client(const role_options& o) {
-    const auto& s = o.work;
     asio::io_context io(1);
-    const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), o.port);
-    if (s.workload == "W1") {
-        tcp::socket socket(io);
-        socket.connect(server);
-        socket.set_option(tcp::no_delay(true));
-        auto line = latency_line("raw", s, run_latency(io, socket, s));
-        if (s.raw_w1 != "blocking") line.add("client", s.raw_w1);
-        return line;
-    }
-    return throughput_line("raw", s, run_throughput(io, server, s));
+    const tcp::endpoint server(asio::ip::make_address(server_address), o.port);
+    if (!o.tls()) return run_client(io, o, [&] { return dial(io, server); });
+    if (o.work.workload == "W1" && o.work.raw_w1 == "io-thread")
+        throw std::runtime_error("raw's W1 client io-thread does not run over TLS");
+    auto tls = client_tls_context(tls_files_in(o.tls_dir));
+    return run_client(io, o, [&] { return dial(io, server, tls); });
 }
 
 }  // namespace rotbench

@@ -111,20 +111,20 @@ double growth_pct(std::int64_t before, std::int64_t after) {
     return 100.0 * static_cast<double>(after - before) / static_cast<double>(before);
 }
 
-json_line start_line(std::string_view system, const shape& s) {
+json_line start_line(const role_options& o) {
     json_line line;
-    line.add("system", system).add("workload", s.workload);
+    line.add("system", o.system).add("workload", o.work.workload).add("transport", o.transport());
     return line;
 }
 
-json_line latency_line(std::string_view system, const shape& s, latency_result r) {
+json_line latency_line(const role_options& o, latency_result r) {
     std::sort(r.samples_us.begin(), r.samples_us.end());
     const double secs = r.elapsed.count();
     const double mean = r.samples_us.empty()
                             ? 0
                             : std::accumulate(r.samples_us.begin(), r.samples_us.end(), 0.0) /
                                   static_cast<double>(r.samples_us.size());
-    auto line = start_line(system, s);
+    auto line = start_line(o);
     line.add("calls_per_s",
              secs > 0 ? std::llround(static_cast<double>(r.samples_us.size()) / secs) : 0)
         .add("p50_us", percentile(r.samples_us, 0.50), 1)
@@ -137,10 +137,11 @@ json_line latency_line(std::string_view system, const shape& s, latency_result r
     return line;
 }
 
-json_line throughput_line(std::string_view system, const shape& s, const window_result& r) {
+json_line throughput_line(const role_options& o, const window_result& r) {
+    const auto& s = o.work;
     const double secs = r.elapsed.count();
     const double calls_per_s = secs > 0 ? static_cast<double>(r.calls) / secs : 0;
-    auto line = start_line(system, s);
+    auto line = start_line(o);
     line.add("calls_per_s", std::llround(calls_per_s))
         .add("mb_per_s", calls_per_s * static_cast<double>(s.payload) / (1u << 20), 1)
         .add("calls", r.calls)

@@ -50,14 +50,13 @@ class json_line {
 /// Returns false, with a message on stderr, when the kernel refuses.
 bool pin_to_cpu(int cpu);
 
-/// The start of every client line: system and workload come first.
-[[nodiscard]] json_line start_line(std::string_view system, const shape& s);
+/// The start of every client line: system, workload and transport come first.
+[[nodiscard]] json_line start_line(const role_options& o);
 /// W1's figures: calls_per_s, p50_us, p99_us and friends, errors.
-[[nodiscard]] json_line latency_line(std::string_view system, const shape& s, latency_result r);
+[[nodiscard]] json_line latency_line(const role_options& o, latency_result r);
 /// W2/W3's figures: calls_per_s, mb_per_s (2^20 bytes of payload echoed),
 /// rss_growth_pct over the window, errors.
-[[nodiscard]] json_line throughput_line(std::string_view system, const shape& s,
-                                        const window_result& r);
+[[nodiscard]] json_line throughput_line(const role_options& o, const window_result& r);
 
 /// (after - before) / before in percent; 0 when before is not positive.
 [[nodiscard]] double growth_pct(std::int64_t before, std::int64_t after);

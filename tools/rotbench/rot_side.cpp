@@ -9,9 +9,13 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "bench.hpp"
+#include "credentials.hpp"
 #include "report.hpp"
 
 namespace rotbench {
@@ -24,10 +28,37 @@ using clock_type = std::chrono::steady_clock;
 // lost reply shows as an error instead of a hung benchmark.
 constexpr auto call_timeout = std::chrono::milliseconds(5000);
 
-rot::node_options node_options_for(std::string name, std::size_t payload) {
+// Both nodes prove the run's cookie; an empty one would make rot fall back
+// to ROT_COOKIE or the user's ~/.rot.cookie, which rotbench never touches.
+rot::node_options node_options_for(std::string name, const role_options& o, std::size_t payload) {
+    if (o.cookie.empty())
+        throw std::runtime_error(
+            fmt::format("no cookie: the orchestrator passes one in ${}", cookie_variable));
     return {.name = std::move(name),
+            .cookie = o.cookie,
             .io_threads = 1,
             .max_frame_bytes = std::min(frame_limit_for(payload), rot::max_frame_ceiling)};
+}
+
+rot::server_options server_options_for(const role_options& o) {
+    rot::server_options so{.ip = "127.0.0.1", .port = 0, .inline_handlers = o.inline_handlers};
+    if (o.tls()) {
+        const auto files = tls_files_in(o.tls_dir);
+        so.transport = rot::transport::tls;
+        so.tls = {.certificate = files.certificate, .private_key = files.private_key};
+    }
+    return so;
+}
+
+// Over TLS the client verifies the server's certificate against the run's CA,
+// and that it names 127.0.0.1 (verify_peer, the default).
+rot::connect_options connect_options_for(const role_options& o) {
+    rot::connect_options co{.name = "bench_client", .port = o.port};
+    if (o.tls()) {
+        co.transport = rot::transport::tls;
+        co.tls = {.ca = tls_files_in(o.tls_dir).ca};
+    }
+    return co;
 }
 
 std::int64_t server_resident_kib(rot::node& n, const std::string& peer) {
@@ -122,7 +153,8 @@ class closed_loop : public std::enable_shared_from_this<closed_loop> {
     std::size_t outstanding_ = 0;
 };
 
-json_line run_throughput(rot::node& n, const std::string& peer, const shape& s) {
+json_line run_throughput(rot::node& n, const std::string& peer, const role_options& o) {
+    const auto& s = o.work;
     auto loop = std::make_shared<closed_loop>(n, peer, s.payload);
     loop->start(s.inflight);
     std::this_thread::sleep_for(s.warmup);
@@ -142,7 +174,7 @@ json_line run_throughput(rot::node& n, const std::string& peer, const shape& s) 
     loop->stop(2 * call_timeout);
     r.calls = done_after - done_before;
     r.errors = loop->errors();
-    auto line = throughput_line("rot", s, r);
+    auto line = throughput_line(o, r);
     line.add("server_rss_growth_pct", growth_pct(server_start_kib, server_end_kib), 2);
     return line;
 }
@@ -155,7 +187,7 @@ json_line run_idle_memory(rot::node& n, const std::string& peer, const role_opti
     const std::int64_t server_before = server_resident_kib(n, peer);
     const std::int64_t client_before = current_rss_kib();
     // The same client name joins the existing pool: one peer, many connections.
-    n.connect("127.0.0.1", {.name = "bench_client", .port = o.port}, s.connections);
+    n.connect("127.0.0.1", connect_options_for(o), s.connections);
     const std::int64_t client_after = current_rss_kib();
     const std::int64_t server_after = server_resident_kib(n, peer);
     if (n.connected(peer) != s.connections + 1) ++errors;
@@ -166,7 +198,7 @@ json_line run_idle_memory(rot::node& n, const std::string& peer, const role_opti
     const auto per_conn = [&](std::int64_t before, std::int64_t after) {
         return static_cast<double>(after - before) / static_cast<double>(s.connections);
     };
-    auto line = start_line("rot", s);
+    auto line = start_line(o);
     line.add("connections", s.connections)
         .add("client_kib_per_conn", per_conn(client_before, client_after), 2)
         .add("server_kib_per_conn", per_conn(server_before, server_after), 2)
@@ -181,12 +213,11 @@ json_line run_idle_memory(rot::node& n, const std::string& peer, const role_opti
 }  // namespace
 
 void rot_server(const role_options& o) {
-    rot::node n(node_options_for("bench_server", o.max_payload));
+    rot::node n(node_options_for("bench_server", o, o.max_payload));
     n.module("bench")
         .def("add", [](std::int64_t a, std::int64_t b) { return a + b; })
         .def("echo", [](rot::binary b) { return b; });
-    const auto srv =
-        n.start_server({.ip = "127.0.0.1", .port = 0, .inline_handlers = o.inline_handlers});
+    const auto srv = n.start_server(server_options_for(o));
     std::cout << "port " << srv.port << std::endl;
     // Serve until the orchestrator closes our stdin.
     std::cin.ignore(std::numeric_limits<std::streamsize>::max());
@@ -195,12 +226,12 @@ void rot_server(const role_options& o) {
 
 json_line rot_client(const role_options& o) {
     const auto& s = o.work;
-    rot::node n(node_options_for("bench_client", s.payload));
+    rot::node n(node_options_for("bench_client", o, s.payload));
     const std::size_t pool = s.workload == "M1" ? 1 : s.connections;
-    const std::string peer = n.connect("127.0.0.1", {.name = "bench_client", .port = o.port}, pool);
-    if (s.workload == "W1") return latency_line("rot", s, run_latency(n, peer, s));
+    const std::string peer = n.connect("127.0.0.1", connect_options_for(o), pool);
+    if (s.workload == "W1") return latency_line(o, run_latency(n, peer, s));
     if (s.workload == "M1") return run_idle_memory(n, peer, o);
-    return run_throughput(n, peer, s);
+    return run_throughput(n, peer, o);
 }
 
 }  // namespace rotbench
