@@ -247,16 +247,20 @@ TEST_CASE("handshake: the secret is chosen by the client's name") {
     const auto lookup = [](std::string_view client) {
         return std::string(client == "guest" ? "guest's own" : "node-wide");
     };
-    for (const auto& [name, cookie, ok] : {std::tuple{"guest", "guest's own", true}, std::tuple{"guest", "node-wide", false},
-                                           std::tuple{"other", "guest's own", false},
-                                           std::tuple{"other", "node-wide", true}}) {
-        CAPTURE(name);
-        CAPTURE(cookie);
-        auto d = dialer_of(cookie, name);
+    struct attempt {
+        std::string name;
+        std::string cookie;
+        bool ok;
+    };
+    for (const attempt& t : {attempt{"guest", "guest's own", true}, attempt{"guest", "node-wide", false},
+                             attempt{"other", "guest's own", false}, attempt{"other", "node-wide", true}}) {
+        CAPTURE(t.name);
+        CAPTURE(t.cookie);
+        auto d = dialer_of(t.cookie, t.name);
         auto a = handshake::acceptor({"node1", 1, frame_limit, 0}, "srv", lookup);
         auto c = a.on_frame(payload_of(d.hello_frame()));
         auto p = d.on_frame(payload_of(c.send));
-        CHECK((a.on_frame(payload_of(p.send)).is == handshake::status::authenticated) == ok);
+        CHECK((a.on_frame(payload_of(p.send)).is == handshake::status::authenticated) == t.ok);
     }
 }
 

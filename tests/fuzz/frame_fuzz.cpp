@@ -55,8 +55,8 @@ void guarded(F&& f) {
 
 void decode_all(std::span<const std::uint8_t> p) {
     guarded([&] { (void)payload_kind(p); });
-    // decode_hello/challenge/mac/failure read past an empty payload (callers check
-    // payload_kind first); see tests/frame_test.cpp "decoders refuse an empty payload".
+    // An empty payload is refused by every decoder (frame_test "decoders
+    // refuse an empty payload"); nothing more to learn from it here.
     if (p.empty()) return;
 
     guarded([&] {
