@@ -45,16 +45,6 @@ struct temp_dir {
     }
 };
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const rot::error& e) {
-        CHECK(e.code() == errc::invalid_argument);
-        return e.message();
-    }
-    return "no error";
-}
-
 /// Counts the log lines that contain `text`, for as long as it lives.
 class log_counter {
 public:

@@ -61,16 +61,6 @@ connection_info info_of(node& n, std::string_view peer) {
     return {};
 }
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const rot::error& e) {
-        CHECK(e.code() == errc::invalid_argument);
-        return e.message();
-    }
-    return "no error";
-}
-
 }  // namespace
 
 // --- Frames that trickle in, or stop ------------------------------------------------
@@ -107,7 +97,7 @@ TEST_CASE("a frame that stops coming is closed after stalled_frame_timeout; one 
     // The other sends its frame a byte every 100 ms: slow, but never stalled.
     for (const std::uint8_t b : call) {
         REQUIRE_FALSE(trickle.send(binary{b}));
-        std::this_thread::sleep_for(100ms);  // the pace is the thing under test
+        std::this_thread::sleep_for(100ms);  // a slow peer's pace is the thing under test
     }
     CHECK(trickle.read_response().value == term(42));
     const incoming bye = stalled.read(5s);

@@ -66,4 +66,15 @@ inline server_options test_server(std::string name) {
 
 inline errc code_of(const failure& f) { return static_cast<errc>(f.code.value()); }
 
+/// The message of the invalid_argument error f() throws ("no error" if none).
+inline std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const rot::error& e) {
+        CHECK(e.code() == errc::invalid_argument);
+        return e.message();
+    }
+    return "no error";
+}
+
 }  // namespace rot::test
