@@ -260,14 +260,16 @@ void connection::start_reading() {
 
 void connection::read_more() {
     if (reading_ || read_paused_ || state_ == state::closing || state_ == state::closed) return;
-    // Room for more of a partly received frame (its length is already checked
-    // against the limit), or at least min_read_space. A big frame's buffer
-    // grows as its bytes arrive, at most doubling what is here, never to the
-    // size its header announces: a header alone reserves nothing.
+    // Room for the rest of a partly received frame (its length is already
+    // checked against the limit) where the buffer has it, or at least
+    // min_read_space. The buffer grows toward a big frame only as its bytes
+    // arrive, at most doubling what is here: a header alone reserves nothing.
     const std::size_t have = rend_ - rbegin_;
     std::size_t want = have + min_read_space;
-    if (have >= frame_header_bytes)
-        want = std::max(want, std::min(frame_header_bytes + frame_length(rbuf_.data() + rbegin_), 2 * have));
+    if (have >= frame_header_bytes) {
+        const std::size_t frame = frame_header_bytes + frame_length(rbuf_.data() + rbegin_);
+        want = std::max(want, std::min(frame, std::max(rbuf_.size(), 2 * have)));
+    }
     if (rbuf_.size() - rbegin_ < want || rbuf_.size() - rend_ < min_read_space) {
         if (rbegin_ > 0) {
             std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, have);
