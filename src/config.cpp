@@ -9,6 +9,7 @@
 
 #include "auth.hpp"
 #include "limits.hpp"
+#include "log.hpp"
 
 #include <arpa/inet.h>
 
@@ -386,6 +387,7 @@ class checker {
                      "give cookie or cookie_file, not both");
             try {
                 c.options.cookie = detail::read_cookie_file(*p);
+                c.cookie_from_file = true;
             } catch (const rot::error& e) {
                 fail(s.table.get("cookie_file")->source(), s.key("cookie_file"), e.message());
             }
@@ -436,6 +438,24 @@ config parse_config(std::string_view text, const fs::path& source) {
     return checker(source).run(root);
 }
 
+namespace {
+// Secrets in a file others may read are secrets no more: said once, when the
+// file is loaded (a cookie_file is refused outright; a config is often shared
+// and committed, so it is told, not refused).
+void warn_if_secrets_exposed(const fs::path& path, const config& c) {
+    bool secrets = !c.node.cookie.empty();
+    for (const auto& s : c.servers) secrets = secrets || !s.cookies.empty();
+    for (const auto& k : c.connects) secrets = secrets || (!k.options.cookie.empty() && !k.cookie_from_file);
+    std::error_code ec;
+    const auto perms = fs::status(path, ec).permissions();
+    if (!secrets || ec || (perms & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none) return;
+    detail::log(detail::log_level::warning, c.node.name,
+                "config file {} holds cookies but group or others may read it (mode {:04o}): chmod 600 {}, or "
+                "keep the cookies in cookie files",
+                path.string(), static_cast<unsigned>(perms) & 0777u, path.string());
+}
+}  // namespace
+
 config load_config(const fs::path& path) {
     // stdio rather than iostreams: it reports why (errno), and a directory
     // fails on read with EISDIR instead of looking like an empty file.
@@ -449,7 +469,9 @@ config load_config(const fs::path& path) {
     std::size_t n;
     while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
     if (std::ferror(f.get())) unreadable(path, errno ? errno : EIO);
-    return parse_config(text, path);
+    config c = parse_config(text, path);
+    warn_if_secrets_exposed(path, c);
+    return c;
 }
 
 }  // namespace rot

@@ -96,8 +96,10 @@ void connection::start_pipe(int fd, std::string local, std::string remote, dial_
 
 void connection::arm_state_timer(std::chrono::steady_clock::time_point at) {
     timer_.expires_at(at);
-    timer_.async_wait([self = shared_from_this()](std::error_code ec) {
-        if (ec) return;
+    // A wait that had already expired when the timer was re-armed still
+    // runs: the generation tells it that it is stale.
+    timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](std::error_code ec) {
+        if (ec || generation != self->timer_generation_) return;
         switch (self->state_) {
             case state::connecting:
             case state::securing:
@@ -111,6 +113,11 @@ void connection::arm_state_timer(std::chrono::steady_clock::time_point at) {
             case state::closed: return;
         }
     });
+}
+
+void connection::cancel_state_timer() {
+    ++timer_generation_;
+    timer_.cancel();
 }
 
 void connection::start_securing() {
@@ -202,16 +209,30 @@ void connection::on_handshake_frame(std::span<const std::uint8_t> payload) {
     jail_ = dial_ ? dial_->options.jail : server_->jail_for(peer_.name);
     route_ = {peer_.node, peer_.incarnation, peer_.key_id, dial_.has_value(),
               dial_ ? dial_->options.name : server_->name(), jail_};
-    // Calls are taken before the name is published, so that nobody who
-    // finds the connection through it is told it is not open yet.
+    // Before the name is published: the welcome is queued (a call made
+    // through the name at once must follow it on the wire; the batch writes
+    // it), and calls are taken (nobody who finds the connection through the
+    // name is told it is not open yet).
+    std::size_t welcome_at = 0;
+    if (server_) {
+        std::lock_guard lock(write_mutex_);
+        welcome_at = out_.size();
+        out_.insert(out_.end(), step.send.begin(), step.send.end());
+        queued_bytes_.fetch_add(step.send.size(), std::memory_order_relaxed);
+    }
     calls_.open();
     state_ = state::open;
     if (auto r = node_.attach(shared_from_this(), peer_.name, route_); !r) {
         state_ = state::handshake;
+        if (server_) {
+            // Nobody else could have queued anything after it: take it back.
+            std::lock_guard lock(write_mutex_);
+            queued_bytes_.fetch_sub(out_.size() - welcome_at, std::memory_order_relaxed);
+            out_.resize(welcome_at);
+        }
         return handshake_failed(r.error(), refusal(r.error()));
     }
     attached_.store(true, std::memory_order_release);
-    if (server_) send(step.send);  // the welcome
     established();
     if (dial_) finish_dial(peer_.name);
 }
@@ -243,7 +264,7 @@ void connection::established() {
     nonce_registered_ = false;
     handshake_.reset();
     if (std::exchange(counted_in_handshakes_, false)) server_->handshake_ended();
-    timer_.cancel();
+    cancel_state_timer();
     last_read_ = std::chrono::steady_clock::now();
 }
 
@@ -334,7 +355,7 @@ void connection::paused_reading() {
     read_paused_ = true;
     // Bytes we do not read cannot be late.
     stall_timer_armed_ = false;
-    if (state_ == state::open) timer_.cancel();
+    if (state_ == state::open) cancel_state_timer();
 }
 
 void connection::process_buffer() {
@@ -633,7 +654,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
 void connection::finish_close() {
     if (state_ == state::closed) return;
     state_ = state::closed;
-    timer_.cancel();
+    cancel_state_timer();
     deadline_timer_.cancel();
     transport_.close();
     if (nonce_registered_) {

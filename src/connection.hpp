@@ -99,6 +99,7 @@ private:
     void established();
     void finish_dial(result<std::string> r);
     void arm_state_timer(std::chrono::steady_clock::time_point at);
+    void cancel_state_timer();
 
     // Reading (connection.cpp).
     void start_reading();
@@ -174,6 +175,7 @@ private:
     bool nonce_registered_ = false;
     bool counted_in_handshakes_ = false;  ///< the server counts us among its handshakes
     bool stall_timer_armed_ = false;
+    std::uint64_t timer_generation_ = 0;  ///< which arming of timer_ is current
     binary rbuf_;
     std::size_t rbegin_ = 0;
     std::size_t rend_ = 0;

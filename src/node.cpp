@@ -114,22 +114,28 @@ node_impl::~node_impl() { stop(); }
 result<void> node_impl::attach(const std::shared_ptr<connection>& c, const std::string& name, const route& r) {
     auto replaced = peers.attach(name, r, c);
     if (!replaced) return replaced.error();
-    for (auto& old : *replaced) {
-        log(log_level::info, options.name, "node {} restarted: closing a connection of its previous run", r.node);
-        old->close(errc::connection_lost, fmt::format("node {} restarted (a newer run connected)", r.node), true);
-    }
+    const failure restarted{make_error_code(errc::connection_lost),
+                            fmt::format("node {} restarted (a newer run connected)", r.node)};
+    if (!replaced->connections.empty())
+        log(log_level::info, options.name, "node {} restarted: closing {} connections of its previous run", r.node,
+            replaced->connections.size());
+    for (auto& old : replaced->connections) old->close(to_errc(restarted.code), restarted.message, true);
+    for (const auto& gone : replaced->names) peer_down(gone, restarted);
     log(log_level::debug, options.name, "connected: {}", r.describe(name));
     return {};
 }
 
 void node_impl::detach(const connection& c, const failure& reason) {
-    if (!peers.detach(c.peer_name(), &c)) return;
+    if (peers.detach(c.peer_name(), &c)) peer_down(c.peer_name(), reason);
+}
+
+void node_impl::peer_down(const std::string& name, const failure& reason) {
     std::function<void(const std::string&, const failure&)> f;
     {
         std::lock_guard lock(peer_down_mutex_);
         f = peer_down_;
     }
-    if (f) f(c.peer_name(), reason);
+    if (f) f(name, reason);
 }
 
 void node_impl::own_nonce(const nonce& n, const std::string& local, const std::string& remote) {
@@ -205,12 +211,17 @@ result<connect_options> node_impl::connect_defaults(connect_options o) const {
     return o;
 }
 
-namespace {
-// Waits for the dials of a pool; the first failure is the pool's (and the
-// connections that made it close again).
-result<std::string> await_pool(const std::vector<std::shared_ptr<connection>>& conns,
-                               std::vector<std::future<result<std::string>>>& outcomes,
-                               std::chrono::steady_clock::time_point deadline, std::string_view where) {
+result<std::string> node_impl::await_pool(const std::vector<std::shared_ptr<connection>>& conns,
+                                          std::vector<std::future<result<std::string>>>& outcomes,
+                                          std::chrono::steady_clock::time_point deadline, std::string_view where) {
+    {
+        std::lock_guard lock(dials_mutex_);
+        std::erase_if(dials_, [](const auto& d) { return d.expired(); });
+        dials_.insert(dials_.end(), conns.begin(), conns.end());
+    }
+    // Stopping now, the stop may not have seen these: close them ourselves.
+    if (stopped())
+        for (auto& c : conns) c->close(errc::stopped, "node stopped", false);
     std::optional<failure> first_failure;
     std::string name;
     for (auto& f : outcomes) {
@@ -227,6 +238,13 @@ result<std::string> await_pool(const std::vector<std::shared_ptr<connection>>& c
             name = *r;
         }
     }
+    {
+        std::lock_guard lock(dials_mutex_);
+        std::erase_if(dials_, [&](const auto& d) {
+            const auto c = d.lock();
+            return !c || std::find(conns.begin(), conns.end(), c) != conns.end();
+        });
+    }
     if (first_failure) {
         for (auto& c : conns) c->close(errc::connect_failed, "another connection of the pool failed", true);
         first_failure->message = fmt::format("connect to {}: {}", where, first_failure->message);
@@ -234,7 +252,6 @@ result<std::string> await_pool(const std::vector<std::shared_ptr<connection>>& c
     }
     return name;
 }
-}  // namespace
 
 result<std::string> node_impl::connect(std::string_view host, connect_options o, std::size_t n) {
     if (n == 0 || n > max_pool_connections)
@@ -321,6 +338,11 @@ void node_impl::stop() {
         }
         for (auto& [name, s] : servers) s->stop();
         for (auto& c : peers.all()) c->close(errc::stopped, "node stopped", true);
+        {
+            std::lock_guard lock(dials_mutex_);
+            for (auto& d : dials_)
+                if (const auto c = d.lock()) c->close(errc::stopped, "node stopped", false);
+        }
         servers.clear();
         {
             // Give goodbyes a moment to flush; connections die with their last reference.

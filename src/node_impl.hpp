@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,10 +33,17 @@ class server;
 
 class node_impl {
     // First, so that they outlive every member holding connections: a
-    // connection's destructor reports to them.
+    // connection's destructor reports to them (and a connection still in its
+    // handshake forgets its nonce), even when the io_context destroys it.
     std::mutex live_mutex_;
     std::condition_variable live_cv_;
     std::size_t live_ = 0;
+    struct nonce_use {
+        std::string local;
+        std::string remote;
+    };
+    mutable std::mutex nonces_mutex_;
+    std::map<nonce, nonce_use> nonces_;
 
 public:
     /// Checks the options and finds the cookie (auth.hpp resolve_cookie);
@@ -90,8 +98,15 @@ public:
     void stop();
 
 private:
+    /// Calls the on_peer_down callback.
+    void peer_down(const std::string& name, const failure& reason);
     /// Fills in a connect's defaults and checks it.
     [[nodiscard]] result<connect_options> connect_defaults(connect_options o) const;
+    /// Waits for the dials of a pool (closed by stop() meanwhile); the first failure is the pool's.
+    [[nodiscard]] result<std::string> await_pool(const std::vector<std::shared_ptr<connection>>& conns,
+                                                 std::vector<std::future<result<std::string>>>& outcomes,
+                                                 std::chrono::steady_clock::time_point deadline,
+                                                 std::string_view where);
 
     std::atomic<bool> stopped_{false};
     asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -103,12 +118,10 @@ private:
     std::mutex peer_down_mutex_;
     std::function<void(const std::string&, const failure&)> peer_down_;
 
-    struct nonce_use {
-        std::string local;
-        std::string remote;
-    };
-    mutable std::mutex nonces_mutex_;
-    std::map<nonce, nonce_use> nonces_;
+    // Connections still dialing (in no peer table and no server): stop()
+    // closes them too, so that a connect in progress ends at once.
+    std::mutex dials_mutex_;
+    std::vector<std::weak_ptr<connection>> dials_;
 
     std::once_flag stop_once_;
 };

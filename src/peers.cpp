@@ -15,27 +15,27 @@ std::string route::describe(std::string_view name) const {
                                 jail.empty() ? "" : fmt::format(" jailed to {}", jail));
 }
 
-result<std::vector<std::shared_ptr<connection>>> peer_table::attach(const std::string& name, const route& r,
-                                                                    const std::shared_ptr<connection>& c) {
-    std::vector<std::shared_ptr<connection>> replaced;
+result<peer_table::replaced> peer_table::attach(const std::string& name, const route& r,
+                                                 const std::shared_ptr<connection>& c) {
+    replaced out;
     std::unique_lock lock(mutex_);
     if (closed_) return failure{make_error_code(errc::stopped), "node is stopping"};
-    auto it = pools_.find(name);
-    if (it != pools_.end() && !it->second->to.same_place(r)) {
+    if (auto it = pools_.find(name); it != pools_.end() && !it->second->to.same_place(r) &&
+                                     !r.later_run_of(it->second->to)) {
         const route& held = it->second->to;
-        if (held.newer_run_of(r))
+        if (held.later_run_of(r))
             return failure{make_error_code(errc::name_conflict),
                            fmt::format("name {} is held by a newer run of node {}; refusing an older one", name,
                                        r.node)};
-        if (!r.newer_run_of(held))
-            return failure{make_error_code(errc::name_conflict),
-                           fmt::format("name {} is already taken: it stands for {}; refusing {}", name,
-                                       held.describe(name), r.describe(name))};
+        return failure{make_error_code(errc::name_conflict),
+                       fmt::format("name {} is already taken: it stands for {}; refusing {}", name,
+                                   held.describe(name), r.describe(name))};
     }
-    // A newer run of the node: everything of its older runs goes.
     for (auto p = pools_.begin(); p != pools_.end();) {
-        if (r.newer_run_of(p->second->to)) {
-            replaced.insert(replaced.end(), p->second->connections.begin(), p->second->connections.end());
+        if (r.later_run_of(p->second->to)) {
+            out.connections.insert(out.connections.end(), p->second->connections.begin(),
+                                   p->second->connections.end());
+            if (p->first != name) out.names.push_back(p->first);
             p = pools_.erase(p);
         } else {
             ++p;
@@ -47,7 +47,7 @@ result<std::vector<std::shared_ptr<connection>>> peer_table::attach(const std::s
         p->to = r;
     }
     p->connections.push_back(c);
-    return replaced;
+    return out;
 }
 
 bool peer_table::detach(std::string_view name, const connection* c) {

@@ -34,9 +34,11 @@ struct route {
         return node == o.node && incarnation == o.incarnation && key_id == o.key_id && dialed == o.dialed &&
                local_name == o.local_name && jail == o.jail;
     }
-    /// A later run of the same node, proved with the same secret.
-    [[nodiscard]] bool newer_run_of(const route& o) const noexcept {
-        return node == o.node && key_id == o.key_id && incarnation > o.incarnation;
+    /// The same route from a later run of the node: a restarted peer
+    /// reconnecting as it did before.
+    [[nodiscard]] bool later_run_of(const route& o) const noexcept {
+        return incarnation > o.incarnation && node == o.node && key_id == o.key_id && dialed == o.dialed &&
+               local_name == o.local_name && jail == o.jail;
     }
     /// "node1 (server srv dialed as cl)": for messages.
     [[nodiscard]] std::string describe(std::string_view name) const;
@@ -44,12 +46,18 @@ struct route {
 
 class peer_table {
 public:
+    /// What attach() took out: the pools of earlier runs of the peer.
+    struct replaced {
+        std::vector<std::shared_ptr<connection>> connections;  ///< for the caller to close
+        std::vector<std::string> names;  ///< names that no longer lead anywhere
+    };
     /// Adds `c` to the pool of `name`. Refuses (name_conflict) a name that
-    /// stands for another route. Connections of older runs of the same node
-    /// (proved with the same secret) are taken out and returned, for the
-    /// caller to close: the peer restarted, and they lead nowhere.
-    [[nodiscard]] result<std::vector<std::shared_ptr<connection>>> attach(const std::string& name, const route& r,
-                                                                          const std::shared_ptr<connection>& c);
+    /// stands for another route, whoever claims it: a name is never taken
+    /// over. Pools of the same route from earlier runs of the peer (it
+    /// restarted: they lead nowhere, and may be half-open) are taken out and
+    /// returned, whatever their names.
+    [[nodiscard]] result<replaced> attach(const std::string& name, const route& r,
+                                          const std::shared_ptr<connection>& c);
     /// Takes `c` out of `name`'s pool; true if that was the pool's last connection.
     bool detach(std::string_view name, const connection* c);
     /// A connection to call `name` over (round-robin), preferring one whose

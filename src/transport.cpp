@@ -16,9 +16,13 @@
 namespace rot::detail {
 
 namespace {
+// An IPv4 peer of a dual-stack server appears as ::ffff:a.b.c.d: written as
+// a.b.c.d, so that both ends of one connection name it alike.
 std::string endpoint_text(const asio::ip::tcp::endpoint& ep) {
-    return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
-                                : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+    const auto a = ep.address();
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+        return fmt::format("{}:{}", asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string(), ep.port());
+    return a.is_v6() ? fmt::format("[{}]:{}", a.to_string(), ep.port()) : fmt::format("{}:{}", a.to_string(), ep.port());
 }
 
 // OpenSSL's newest error, in words; the queue is cleared so that it does not
@@ -66,6 +70,9 @@ tls_context make_tls_context(const tls_options& o, bool server) {
     if (server && o.check_node_name && !o.require_peer_certificate)
         throw error(errc::invalid_argument,
                     "tls.check_node_name on a server needs tls.require_peer_certificate (client certificates)");
+    if (!server && o.check_node_name && !o.verify_peer)
+        throw error(errc::invalid_argument,
+                    "tls.check_node_name needs tls.verify_peer: an unverified certificate proves no name");
     if (verify) {
         if (o.ca.empty()) {
             if (SSL_CTX_set_default_verify_paths(native) != 1)
@@ -162,6 +169,7 @@ void transport::close() noexcept {
     dialing_.close(ignored);
     socket_.shutdown(socket_type::shutdown_both, ignored);
     socket_.close(ignored);
+    fd_ = -1;  // its number may be reused from now on
 }
 
 std::vector<std::string> transport::peer_certificate_names() const {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -520,4 +521,107 @@ TEST_CASE("two nodes over an in-memory pipe: the handshake and calls as over TCP
     const auto r = n3.impl().connect_pipe(n1.impl(), "srv", {.name = "cl3"});
     REQUIRE_FALSE(r);
     CHECK(code_of(r.error()) == errc::auth_failed);
+}
+
+TEST_CASE("calls made through a name the moment it appears never overtake the welcome") {
+    // Regression: the acceptor published the name before queuing its welcome,
+    // so a call from another thread could reach the dialer first.
+    node b(test_node("B"));
+    (void)b.start_server(test_server("srv"));
+    node a(test_node("A"));
+    std::atomic<bool> done{false};
+    std::vector<std::thread> callers;
+    for (int i = 0; i < 2; ++i)
+        callers.emplace_back([&] {
+            while (!done) (void)b.try_cast("cl", {"rot", "ping", {}});
+        });
+    int failed = 0;
+    std::string first_failure;
+    const auto port = b.servers()[0].port;
+    for (int i = 0; i < 100; ++i) {
+        const auto r = a.try_connect("127.0.0.1", dial("cl", port), 1);
+        if (!r && failed++ == 0) first_failure = r.error().message;
+        a.disconnect("srv");
+        REQUIRE(eventually([&] { return b.connected("cl") == 0; }));
+    }
+    done = true;
+    for (auto& t : callers) t.join();
+    CHECK_MESSAGE(failed == 0, first_failure);
+}
+
+TEST_CASE("stopping a node ends its connects in progress at once, cleanly") {
+    // A server that takes the TCP connection (the kernel does) but never answers.
+    tcp::acceptor silent(raw_io(), loopback(0));
+    node_options o = test_node("n");
+    o.connect_timeout = 30s;
+    auto n = std::make_unique<node>(o);
+    auto pending = std::async(std::launch::async, [&] {
+        return n->try_connect("127.0.0.1", dial("cl", silent.local_endpoint().port()), 2);
+    });
+    REQUIRE(pending.wait_for(200ms) == std::future_status::timeout);  // it waits for a challenge
+    n->stop();
+    REQUIRE(pending.wait_for(5s) == std::future_status::ready);
+    const auto r = pending.get();
+    REQUIRE_FALSE(r);
+    CHECK(code_of(r.error()) == errc::stopped);
+    n.reset();  // no connection outlives what it reports to (ASan: no use after free)
+}
+
+TEST_CASE("not even a newer run of a node takes over a name that leads elsewhere") {
+    node a(test_node("A"));
+    node b(test_node("B"));
+    b.module("who").def("am", [] { return atom("real B"); });
+    const auto b_port = b.start_server(test_server("B")).port;
+    const auto a_port = a.start_server(test_server("A")).port;
+    a.connect("127.0.0.1", dial("A", b_port), 1);
+
+    // B's identity, as anyone with the cookie may learn it.
+    raw_client spy(b_port);
+    const peer_identity b_is = spy.handshake("spy");
+    // Claiming a newer run of B, to A's server, as client "B".
+    raw_client impostor(a_port);
+    claim as_b;
+    as_b.name = "B";
+    as_b.node = b_is.node;
+    as_b.incarnation = b_is.incarnation + 1;
+    const auto f = impostor.try_handshake(as_b);
+    REQUIRE(f);
+    CHECK(f->code == errc::name_conflict);
+    CHECK(a.call("B", {"who", "am", {}}, 2s) == term(atom("real B")));
+    CHECK(a.connected("B") == 1);
+}
+
+TEST_CASE("names an earlier run of a peer held, and its newer run does not take again, are reported down") {
+    std::mutex m;  // before the node: its callback may run until the node stops
+    std::vector<std::string> down;
+    served_node s;
+    s.srv.on_peer_down([&](const std::string& peer, const failure&) {
+        std::lock_guard lock(m);
+        down.push_back(peer);
+    });
+    raw_client old_run(s.port);
+    old_run.handshake("x", 100);
+    raw_client new_run(s.port);
+    new_run.handshake("y", 200);
+    CHECK(old_run.closes(errc::connection_lost));
+    CHECK(eventually([&] {
+        std::lock_guard lock(m);
+        return down == std::vector<std::string>{"x"};
+    }));
+    CHECK(s.srv.connected() == std::vector<std::string>{"good", "y"});
+}
+
+TEST_CASE("a node connected to itself through a dual-stack server is not taken for a reflection") {
+    node n(test_node("n"));
+    server_options dual = test_server("srv");
+    dual.ip = "::";
+    std::uint16_t port = 0;
+    try {
+        port = n.start_server(dual).port;
+    } catch (const rot::error& e) {
+        MESSAGE("no IPv6 here, nothing to test: " << e.message());
+        return;
+    }
+    CHECK(n.connect("127.0.0.1", dial("me", port), 1) == "srv");
+    CHECK(n.call("me", {"rot", "ping", {}}) == term(atom("pong")));
 }

@@ -142,6 +142,12 @@ TEST_CASE("-e evaluates and exits") {
         CHECK(sh.exit_code() == 0);
     }
     {
+        child_process sh({ROTSH, "--cookie", "a", "--cookie-file", "b", "-e", "ok."}, true);
+        CHECK(sh.read_all().find("give --cookie or --cookie-file, not both") != std::string::npos);
+        REQUIRE(sh.wait_exit(10s));
+        CHECK(sh.exit_code() == 2);
+    }
+    {
         child_process sh({ROTSH, "--bogus"}, true);
         CHECK(sh.read_all().find("unknown argument --bogus") != std::string::npos);
         REQUIRE(sh.wait_exit(10s));

@@ -219,6 +219,12 @@ TEST_CASE("TLS files that cannot be used are named when the server starts or the
                           std::string::npos,
                       e.message());
     }
+    auto blind = tls_client(1);
+    blind.tls.verify_peer = false;
+    blind.tls.check_node_name = true;
+    const auto unverified = n.try_connect("127.0.0.1", blind, 1);
+    REQUIRE_FALSE(unverified);
+    CHECK(unverified.error().message.find("check_node_name needs tls.verify_peer") != std::string::npos);
     auto o = tls_client(1);
     o.tls.ca = file("missing-ca.pem");
     const auto r = n.try_connect("127.0.0.1", o, 1);

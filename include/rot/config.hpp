@@ -20,6 +20,8 @@ struct connect_spec {
     /// (status 1) when a linked peer is lost, as an Erlang process linked to
     /// the pool would.
     bool link = false;
+    /// The cookie in options came from cookie_file (not written in the config).
+    bool cookie_from_file = false;
 };
 
 struct config {

@@ -23,7 +23,8 @@ namespace {
 constexpr const char* usage = R"(usage: rotsh [options]
   --name NAME      the node's name (default: from the config, else nonode@nohost)
   --cookie SECRET  the node's cookie (default: the config's, else $ROT_COOKIE,
-                   else ~/.rot.cookie, created when missing)
+                   else ~/.rot.cookie, created when missing); other users
+                   can read it in ps: prefer --cookie-file or ROT_COOKIE
   --cookie-file F  read the cookie from F (readable by its owner only)
   --config FILE    load a TOML config first (servers, connections, modules)
   -e EXPR          evaluate EXPR, print the result and exit
@@ -78,6 +79,10 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
             std::cerr << "rotsh: unknown argument " << arg << "\n" << usage;
             return std::nullopt;
         }
+    }
+    if (a.cookie && a.cookie_file) {
+        std::cerr << "rotsh: give --cookie or --cookie-file, not both\n" << usage;
+        return std::nullopt;
     }
     return a;
 }
