@@ -77,7 +77,7 @@ public:
                 next = std::min(next, c.deadline);
                 return true;
             },
-            [&](pending_call&& c) { out.push_back(std::move(c)); });
+            [&](std::uint64_t, pending_call&& c) { out.push_back(std::move(c)); });
         next_deadline_ = next;
         return out;
     }
@@ -87,10 +87,10 @@ public:
         return next_deadline_;
     }
 
-    /// Stops taking calls, for `reason`, and hands back those still waiting;
-    /// nullopt if it was closed already.
-    [[nodiscard]] std::optional<std::vector<pending_call>> close(failure reason) {
-        std::vector<pending_call> out;
+    /// Stops taking calls, for `reason`, and hands back those still waiting,
+    /// with their ids; nullopt if it was closed already.
+    [[nodiscard]] std::optional<std::vector<std::pair<std::uint64_t, pending_call>>> close(failure reason) {
+        std::vector<std::pair<std::uint64_t, pending_call>> out;
         std::lock_guard lock(mutex_);
         if (closed_) return std::nullopt;
         closed_ = true;
@@ -98,7 +98,7 @@ public:
         open_ = false;
         reason_ = std::move(reason);
         pending_.remove_if_not([](const pending_call&) { return false; },
-                               [&](pending_call&& c) { out.push_back(std::move(c)); });
+                               [&](std::uint64_t id, pending_call&& c) { out.emplace_back(id, std::move(c)); });
         return out;
     }
 

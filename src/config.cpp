@@ -213,11 +213,24 @@ class checker {
 
     void read_limits(const scope& s, node_options& n) const {
         only(s, {"max_frame_bytes", "call_timeout_ms", "connect_timeout_ms", "max_requests_per_connection",
-                 "max_request_bytes_per_connection", "stalled_frame_timeout_ms"});
+                 "max_request_bytes_per_connection", "stalled_frame_timeout_ms", "heartbeat_interval_ms",
+                 "dead_peer_timeout_ms", "shutdown_grace_ms"});
         integer(s, "max_frame_bytes", detail::min_frame_limit, max_frame_ceiling, n.max_frame_bytes);
         milliseconds(s, "call_timeout_ms", n.call_timeout);
         milliseconds(s, "connect_timeout_ms", n.connect_timeout);
         milliseconds(s, "stalled_frame_timeout_ms", n.stalled_frame_timeout);
+        milliseconds(s, "heartbeat_interval_ms", n.heartbeat_interval);
+        milliseconds(s, "dead_peer_timeout_ms", n.dead_peer_timeout);
+        if (n.dead_peer_timeout <= n.heartbeat_interval) {
+            const toml::node* at = s.table.get("dead_peer_timeout_ms") ? s.table.get("dead_peer_timeout_ms")
+                                                                         : s.table.get("heartbeat_interval_ms");
+            fail(at->source(), s.key(s.table.get("dead_peer_timeout_ms") ? "dead_peer_timeout_ms" : "heartbeat_interval_ms"),
+                 fmt::format("dead_peer_timeout_ms ({}) must be more than heartbeat_interval_ms ({})",
+                             n.dead_peer_timeout.count(), n.heartbeat_interval.count()));
+        }
+        std::int64_t grace = n.shutdown_grace.count();
+        integer(s, "shutdown_grace_ms", 0, max_timeout_ms, grace);
+        n.shutdown_grace = std::chrono::milliseconds(grace);
         integer(s, "max_requests_per_connection", 1, detail::max_requests_ceiling, n.max_requests_per_connection);
         integer(s, "max_request_bytes_per_connection", detail::min_frame_limit, detail::max_request_bytes_ceiling,
                 n.max_request_bytes_per_connection);

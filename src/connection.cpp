@@ -68,6 +68,7 @@ void connection::dial(dial_done done) {
                                     return self->close(errc::connect_failed,
                                                        fmt::format("cannot connect: {}", ec.message()), false);
                                 self->transport_.adopt(std::move(self->transport_.dialing_socket()));
+                                self->transport_.set_user_timeout(self->node_.options.dead_peer_timeout);
                                 self->start_securing();
                             });
     });
@@ -77,6 +78,7 @@ void connection::accept(asio::ip::tcp::socket socket) {
     asio::dispatch(strand_, [self = shared_from_this(), socket = std::move(socket)]() mutable {
         if (self->state_ != state::connecting) return;
         self->transport_.adopt(std::move(socket));
+        self->transport_.set_user_timeout(self->node_.options.dead_peer_timeout);
         self->arm_state_timer(std::chrono::steady_clock::now() + self->node_.options.connect_timeout);
         self->start_securing();
     });
@@ -108,7 +110,7 @@ void connection::arm_state_timer(std::chrono::steady_clock::time_point at) {
                                    self->dial_ ? "timed out connecting and saying hello"
                                                : "no handshake before the deadline (connect_timeout)",
                                    false);
-            case state::open: return self->check_stalled_frame();
+            case state::open: return self->on_tick();
             case state::closing: return self->finish_close();
             case state::closed: return;
         }
@@ -264,8 +266,9 @@ void connection::established() {
     nonce_registered_ = false;
     handshake_.reset();
     if (std::exchange(counted_in_handshakes_, false)) server_->handshake_ended();
-    cancel_state_timer();
     last_read_ = std::chrono::steady_clock::now();
+    next_ping_ = last_read_ + node_.options.heartbeat_interval;
+    schedule_tick();
 }
 
 void connection::finish_dial(result<std::string> r) {
@@ -319,43 +322,81 @@ void connection::on_read(std::error_code ec, std::size_t n) {
         return;
     }
     rend_ += n;
+    // Any byte is a sign of life, a partial frame's included: a big message
+    // never looks like death. (The tick reads this; no timer moves per read.)
     last_read_ = std::chrono::steady_clock::now();
     process_buffer();
     read_more();
-    watch_partial_frame();
+    // A frame begun: its stall deadline may come before the next tick.
+    if (state_ == state::open && rbegin_ != rend_ && !read_paused_ &&
+        last_read_ + node_.options.stalled_frame_timeout < tick_at_)
+        schedule_tick();
 }
 
-void connection::watch_partial_frame() {
-    // A frame that has begun must keep coming.
-    if (state_ == state::open && rbegin_ != rend_ && !read_paused_ && !stall_timer_armed_) {
-        stall_timer_armed_ = true;
-        arm_state_timer(last_read_ + node_.options.stalled_frame_timeout);
+// --- Liveness: one timer per open connection ---------------------------------
+//
+// A tick comes when something is due: a ping (nothing sent for
+// heartbeat_interval), the peer's death (nothing heard for dead_peer_timeout),
+// a stalled frame. While reading is paused (back-pressure) nothing heard is
+// nobody's fault, so only pings are due.
+
+void connection::schedule_tick() {
+    const auto& o = node_.options;
+    auto next = next_ping_;
+    if (!read_paused_) {
+        next = std::min(next, last_read_ + o.dead_peer_timeout);
+        if (rbegin_ != rend_) next = std::min(next, last_read_ + o.stalled_frame_timeout);
     }
+    tick_at_ = next;
+    arm_state_timer(next);
 }
 
-void connection::check_stalled_frame() {
-    stall_timer_armed_ = false;
-    if (rbegin_ == rend_ || read_paused_) return;
-    const auto quiet_since = last_read_;
-    if (std::chrono::steady_clock::now() - quiet_since < node_.options.stalled_frame_timeout) {
-        stall_timer_armed_ = true;
-        return arm_state_timer(quiet_since + node_.options.stalled_frame_timeout);
+void connection::on_tick() {
+    const auto& o = node_.options;
+    const auto now = std::chrono::steady_clock::now();
+    if (!read_paused_) {
+        const auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_read_);
+        if (quiet >= o.dead_peer_timeout) {
+            const auto message = fmt::format("{} is down: not a word from it for {} ms", peer_.name, quiet.count());
+            log(log_level::warning, node_.options.name, "{}", message);
+            return close(errc::connection_lost, message, true);
+        }
+        if (rbegin_ != rend_ && quiet >= o.stalled_frame_timeout) {
+            const std::size_t have = rend_ - rbegin_;
+            const auto message = fmt::format(
+                "a frame stalled: {} of its {} bytes arrived, then nothing for {} ms", have,
+                have >= frame_header_bytes ? std::to_string(frame_header_bytes + frame_length(rbuf_.data() + rbegin_))
+                                           : std::string("?"),
+                o.stalled_frame_timeout.count());
+            log(log_level::warning, node_.options.name, "closing connection with {}: {}", transport_.remote_address(),
+                message);
+            return close(errc::timeout, message, true);
+        }
     }
-    const std::size_t have = rend_ - rbegin_;
-    const auto message = fmt::format(
-        "a frame stalled: {} of its {} bytes arrived, then nothing for {} ms", have,
-        have >= frame_header_bytes ? std::to_string(frame_header_bytes + frame_length(rbuf_.data() + rbegin_))
-                                   : std::string("?"),
-        node_.options.stalled_frame_timeout.count());
-    log(log_level::warning, node_.options.name, "closing connection with {}: {}", transport_.remote_address(), message);
-    close(errc::timeout, message, true);
+    if (now >= next_ping_) {
+        if (!sent_since_ping_.exchange(false, std::memory_order_relaxed)) {
+            send(encode_ping());
+            sent_since_ping_.store(false, std::memory_order_relaxed);  // a ping is not traffic of ours
+        }
+        next_ping_ = now + o.heartbeat_interval;
+    }
+    schedule_tick();
 }
 
 void connection::paused_reading() {
+    // Bytes we do not read cannot be late: the tick stops counting silence.
     read_paused_ = true;
-    // Bytes we do not read cannot be late.
-    stall_timer_armed_ = false;
-    if (state_ == state::open) cancel_state_timer();
+}
+
+void connection::on_ping() {
+    // A peer that pings more often than any sensible heartbeat is cut off.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - ping_window_ >= std::chrono::seconds(1)) {
+        ping_window_ = now;
+        pings_in_window_ = 0;
+    }
+    if (++pings_in_window_ > max_pings_per_second)
+        throw error(errc::protocol_error, fmt::format("more than {} pings in a second", max_pings_per_second));
 }
 
 void connection::process_buffer() {
@@ -423,6 +464,10 @@ void connection::handle_frame(std::span<const std::uint8_t> payload) {
             close(errc::disconnected, fmt::format("{} said goodbye: {}", peer_.name, f.message), false);
             break;
         }
+        case msg::ping:
+            if (payload.size() != 1) throw error(errc::protocol_error, "a ping carries nothing");
+            on_ping();
+            break;
         default:
             throw error(errc::protocol_error, fmt::format("unexpected message kind {}", static_cast<int>(kind)));
     }
@@ -441,9 +486,7 @@ result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&
         // registered), and registered before the lock lets it be written, so
         // that no reply can arrive for a call the table does not know.
         std::lock_guard lock(write_mutex_);
-        if (write_closed_)
-            return calls_.closing() ? calls_.reason()
-                                    : failure{make_error_code(errc::not_connected), "connection is not open"};
+        if (write_closed_) return unsendable();
         const std::size_t before = out_.size();
         try {
             append_request(out_, id, request, peer_.max_frame);
@@ -453,10 +496,11 @@ result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&
         auto added = calls_.add(id, done, timeout);
         if (!added) {
             out_.resize(before);
-            return added.error();
+            return unsendable();
         }
         arm = *added;
         queued_bytes_.fetch_add(out_.size() - before, std::memory_order_relaxed);
+        sent_since_ping_.store(true, std::memory_order_relaxed);
         post = start_writing_locked();
     }
     if (post) asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
@@ -489,13 +533,16 @@ result<void> connection::check_queue() const {
                                peer_.name)};
 }
 
+failure connection::unsendable() const {
+    const std::string why = calls_.closing() ? calls_.reason().message : std::string("connection is not open");
+    return {make_error_code(errc::not_sent), fmt::format("{} (the request was not sent)", why)};
+}
+
 result<void> connection::cast(const mfa& request) {
     if (auto full = check_queue(); !full) return full;
-    if (!calls_.is_open())
-        return calls_.closing() ? calls_.reason()
-                                : failure{make_error_code(errc::not_connected), "connection is not open"};
+    if (!calls_.is_open()) return unsendable();
     try {
-        if (!send_with([&](binary& b) { append_request(b, 0, request, peer_.max_frame); })) return calls_.reason();
+        if (!send_with([&](binary& b) { append_request(b, 0, request, peer_.max_frame); })) return unsendable();
     } catch (const rot::error& e) {
         return e.to_failure();
     }
@@ -541,6 +588,7 @@ bool connection::start_writing_locked() {
     if (transport_.writes_from_any_thread()) {
         const bool was_over = over_write_limit();
         const std::size_t sent = transport_.write_now(out_);
+        consumed(sent);
         out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
         queued_bytes_.fetch_sub(sent, std::memory_order_relaxed);
         // Reading (or handlers) may have stopped for these bytes; no write
@@ -565,6 +613,7 @@ void connection::write_queued() {
     {
         std::lock_guard lock(write_mutex_);
         writing_buf_.swap(out_);
+        out_skip_ = 0;  // all of it is on its way now
     }
     if (state_ == state::closed || writing_buf_.empty()) {
         queued_bytes_.fetch_sub(writing_buf_.size(), std::memory_order_relaxed);
@@ -583,21 +632,23 @@ void connection::on_written(std::error_code ec) {
     writing_buf_.clear();
     // After a burst of very big frames, give the memory back.
     if (writing_buf_.capacity() > keep_buffer_bytes) binary().swap(writing_buf_);
+    if (ec) {
+        // The transport is broken: what is still queued is never written
+        // (close() sorts its calls out: not sent).
+        {
+            std::lock_guard lock(write_mutex_);
+            writing_ = false;
+        }
+        if (state_ == state::open || state_ == state::handshake || state_ == state::securing)
+            close(errc::connection_lost, ec.message(), false);
+        finish_close();
+        return;
+    }
     bool more = false;
     {
         std::lock_guard lock(write_mutex_);
-        if (ec) {
-            queued_bytes_.fetch_sub(out_.size(), std::memory_order_relaxed);
-            out_.clear();
-            write_closed_ = true;
-        }
         more = !out_.empty();
         writing_ = more;
-    }
-    if (ec) {
-        if (state_ == state::closing) finish_close();
-        else if (state_ != state::closed) close(errc::connection_lost, ec.message(), false);
-        return;
     }
     if (more) write_queued();
     else if (state_ == state::closing) finish_close();
@@ -608,18 +659,16 @@ void connection::on_written(std::error_code ec) {
 
 void connection::close(errc code, std::string message, bool goodbye) {
     const failure reason{make_error_code(code), message};
-    const bool was_open = calls_.is_open();
-    auto failed = calls_.close(reason);
-    if (!failed) return;
-    // Out of the peer table first, so that a completion retrying its call
-    // does not get this connection back (pick() also skips closing ones).
-    // Only once attached: before that the handshake may still be writing
-    // the peer's name, and the strand detaches below, after any attach.
-    if (attached_.load(std::memory_order_acquire)) node_.detach(*this, reason);
-    for (auto& p : *failed) p.done->complete(reason.code, term::make_string_lossy(message));
-    if (server_) server_->forget(this);
+    std::optional<std::vector<std::pair<std::uint64_t, pending_call>>> failed;
+    std::vector<std::uint64_t> unsent;
     {
+        // One hold of the write lock decides each call's outcome: from here
+        // on nothing more is written, and requests still queued never will be.
         std::lock_guard lock(write_mutex_);
+        const bool was_open = calls_.is_open();
+        failed = calls_.close(reason);
+        if (!failed) return;
+        if (!write_closed_) unsent = drop_unsent_requests();
         if (goodbye && was_open && !write_closed_) {
             const binary bye = encode_goodbye(code, message);
             out_.insert(out_.end(), bye.begin(), bye.end());
@@ -631,8 +680,23 @@ void connection::close(errc code, std::string message, bool goodbye) {
         }
         write_closed_ = true;
     }
-    // Handlers waiting for the peer to read run now; their replies go nowhere.
-    release_parked();
+    // Out of the peer table first, so that a completion retrying its call
+    // does not get this connection back (pick() also skips closing ones).
+    // Only once attached: before that the handshake may still be writing
+    // the peer's name, and the strand detaches below, after any attach.
+    if (attached_.load(std::memory_order_acquire)) node_.detach(*this, reason);
+    // A call whose request never left ends not_sent (it did not run: safe to
+    // retry); one that was written ends with the reason (it may have run).
+    const auto not_sent = fmt::format("{} (the request was not sent)", message);
+    for (auto& [id, p] : *failed) {
+        if (std::find(unsent.begin(), unsent.end(), id) != unsent.end())
+            p.done->complete(make_error_code(errc::not_sent), term::make_string_lossy(not_sent));
+        else
+            p.done->complete(reason.code, term::make_string_lossy(message));
+    }
+    if (server_) server_->forget(this);
+    // Requests that have not started never will: nobody waits for their replies.
+    drop_parked();
     asio::dispatch(strand_, [self = shared_from_this(), reason] {
         // On the strand, where the handshake attaches: a connection closed
         // while saying hello is detached after it attached, never before.
@@ -649,6 +713,36 @@ void connection::close(errc code, std::string message, bool goodbye) {
         if (start) self->write_queued();
         self->arm_state_timer(std::chrono::steady_clock::now() + flush_limit);
     });
+}
+
+std::vector<std::uint64_t> connection::drop_unsent_requests() {
+    // out_ holds whole frames, but for the tail of one a write took part of
+    // (the first out_skip_ bytes): what follows has never left this node.
+    std::vector<std::uint64_t> ids;
+    binary kept(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_skip_));
+    for (std::size_t at = out_skip_; at + frame_header_bytes <= out_.size();) {
+        const std::size_t size = frame_header_bytes + frame_length(out_.data() + at);
+        const std::span<const std::uint8_t> payload(out_.data() + at + frame_header_bytes, size - frame_header_bytes);
+        const msg kind = static_cast<msg>(payload[0]);
+        if (kind == msg::call) ids.push_back(reader(payload.subspan(1)).varint());
+        if (kind != msg::call && kind != msg::cast)
+            kept.insert(kept.end(), out_.begin() + static_cast<std::ptrdiff_t>(at),
+                        out_.begin() + static_cast<std::ptrdiff_t>(at + size));
+        at += size;
+    }
+    queued_bytes_.fetch_sub(out_.size() - kept.size(), std::memory_order_relaxed);
+    out_.swap(kept);
+    return ids;
+}
+
+void connection::consumed(std::size_t sent) {
+    if (sent <= out_skip_) {
+        out_skip_ -= sent;
+        return;
+    }
+    std::size_t at = out_skip_;
+    while (at < sent) at += frame_header_bytes + frame_length(out_.data() + at);
+    out_skip_ = at - sent;
 }
 
 void connection::finish_close() {

@@ -109,9 +109,10 @@ private:
     void handle_frame(std::span<const std::uint8_t> payload);
     void on_response(std::span<const std::uint8_t> payload);
     [[nodiscard]] std::size_t frame_limit() const noexcept;
-    void watch_partial_frame();
-    void check_stalled_frame();
+    void schedule_tick();
+    void on_tick();
     void paused_reading();
+    void on_ping();
 
     // The serving half (serving.cpp).
     struct request_job;
@@ -121,6 +122,7 @@ private:
     void start_job(request_job job);
     void park(request_job job);
     void release_parked();
+    void drop_parked();
     void request_finished(std::size_t arg_bytes);
     /// Back-pressure: reading stops while too many requests run, their argument
     /// copies hold too many bytes, or too many bytes wait to be written (a
@@ -142,6 +144,8 @@ private:
     void arm_deadline_timer();
     void expire_calls();
     [[nodiscard]] result<void> check_queue() const;
+    /// Why a request cannot go out now: not_sent, with the reason.
+    [[nodiscard]] failure unsendable() const;
 
     // Writing (connection.cpp): one write in flight; frames are appended to
     // out_ by any thread and handed to the transport by whoever finds no
@@ -157,6 +161,11 @@ private:
     void flush_batch();
     void write_queued();
     void on_written(std::error_code ec);
+    /// Under write_mutex_: `sent` bytes of out_ were written (before they are erased).
+    void consumed(std::size_t sent);
+    /// Under write_mutex_, closing: takes the requests never written out of
+    /// out_ and returns the ids of the calls among them.
+    [[nodiscard]] std::vector<std::uint64_t> drop_unsent_requests();
     void finish_close();
 
     node_impl& node_;
@@ -174,7 +183,6 @@ private:
     std::optional<handshake> handshake_;
     bool nonce_registered_ = false;
     bool counted_in_handshakes_ = false;  ///< the server counts us among its handshakes
-    bool stall_timer_armed_ = false;
     std::uint64_t timer_generation_ = 0;  ///< which arming of timer_ is current
     binary rbuf_;
     std::size_t rbegin_ = 0;
@@ -183,7 +191,12 @@ private:
     bool reading_ = false;
     /// Frames of one read are being handled: what they send is written once, at the end.
     bool in_batch_ = false;
-    std::chrono::steady_clock::time_point last_read_;
+    std::chrono::steady_clock::time_point last_read_;   ///< the last byte heard from the peer
+    std::chrono::steady_clock::time_point next_ping_;   ///< when a ping is due if nothing was sent
+    std::chrono::steady_clock::time_point tick_at_;     ///< when the next tick comes
+    std::chrono::steady_clock::time_point ping_window_;
+    unsigned pings_in_window_ = 0;
+    static constexpr unsigned max_pings_per_second = 10;
 
     // Fixed once the handshake is done (before calls can start).
     peer_identity peer_;
@@ -194,10 +207,13 @@ private:
     outgoing_calls calls_;
     asio::steady_timer deadline_timer_;
     std::atomic<std::uint64_t> next_id_{1};
+    /// Something was queued for the peer since the last ping was due (any thread).
+    std::atomic<bool> sent_since_ping_{false};
 
     std::mutex write_mutex_;
     binary out_;          ///< frames not yet handed to a write
     binary writing_buf_;  ///< strand only: the write in flight
+    std::size_t out_skip_ = 0;  ///< bytes at the front of out_ that finish a frame partly written
     /// out_ plus the write in flight: what the peer has not taken yet.
     std::atomic<std::size_t> queued_bytes_{0};
     bool writing_ = false;       ///< a write is in flight (or posted)
@@ -232,6 +248,7 @@ struct connection::request_job {
 template <class Append>
 bool connection::send_with(Append&& append) {
     bool post = false;
+    sent_since_ping_.store(true, std::memory_order_relaxed);
     {
         std::lock_guard lock(write_mutex_);
         if (write_closed_) return false;

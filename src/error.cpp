@@ -28,6 +28,7 @@ public:
             case errc::disconnected: return "disconnected";
             case errc::auth_failed: return "authentication failed";
             case errc::tls_failed: return "TLS failed";
+            case errc::not_sent: return "not sent";
         }
         return "unknown rot error " + std::to_string(code);
     }

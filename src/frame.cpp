@@ -127,6 +127,16 @@ binary encode_failure(msg kind, errc code, std::string_view message) {
 }
 }  // namespace
 
+const binary& encode_ping() {
+    static const binary ping = [] {
+        binary out;
+        frame_builder f(out, msg::ping);
+        f.finish(handshake_max_frame);
+        return out;
+    }();
+    return ping;
+}
+
 binary encode_refuse(errc code, std::string_view message) { return encode_failure(msg::refuse, code, message); }
 binary encode_goodbye(errc code, std::string_view message) { return encode_failure(msg::goodbye, code, message); }
 

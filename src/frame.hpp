@@ -38,6 +38,7 @@ enum class msg : std::uint8_t {
     goodbye = 8,  ///< orderly close (code, message)
     challenge = 9,  ///< acceptor -> dialer: chosen version, node, server name, nonce
     proof = 10,     ///< dialer -> acceptor: the dialer's proof
+    ping = 11,      ///< either, after the handshake: "still here" (nothing sent for a heartbeat)
 };
 
 /// Flags of hello and challenge: what the sender's side of the connection is.
@@ -131,6 +132,8 @@ binary encode_proof(const mac& m);
 binary encode_welcome(const mac& m);
 binary encode_refuse(errc code, std::string_view message);
 binary encode_goodbye(errc code, std::string_view message);
+/// A ping: the kind byte alone.
+const binary& encode_ping();
 /// id 0 encodes a cast.
 binary encode_request(std::uint64_t id, const mfa& request, std::size_t max);
 binary encode_reply(std::uint64_t id, const term& value, std::size_t max);

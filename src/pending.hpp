@@ -76,25 +76,26 @@ public:
         return call;
     }
 
-    /// Removes and hands to f(pending_call&&) every call for which keep(call) is false.
+    /// Removes and hands to f(id, pending_call&&) every call for which keep(call) is false.
     template <class Keep, class F>
     void remove_if_not(Keep&& keep, F&& f) {
         for (auto& s : slots_)
             if (s.id && !keep(s.call)) {
-                s.id = 0;
+                const std::uint64_t id = std::exchange(s.id, 0);
                 --count_;
                 pending_call c = std::move(s.call);  // the slot keeps nothing
-                f(std::move(c));
+                f(id, std::move(c));
             }
         for (auto it = overflow_.begin(); it != overflow_.end();) {
             if (keep(it->second)) {
                 ++it;
                 continue;
             }
+            const std::uint64_t id = it->first;
             pending_call c = std::move(it->second);
             it = overflow_.erase(it);
             --count_;
-            f(std::move(c));
+            f(id, std::move(c));
         }
     }
 

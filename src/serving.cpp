@@ -53,6 +53,15 @@ void connection::park(request_job job) {
     if (!over_write_limit() || closing()) asio::post(strand_, [self = shared_from_this()] { self->release_parked(); });
 }
 
+void connection::drop_parked() {
+    std::vector<request_job> jobs;
+    {
+        std::lock_guard lock(parked_mutex_);
+        jobs.swap(parked_);
+    }
+    for (const auto& job : jobs) request_finished(job.args.size());
+}
+
 void connection::release_parked() {
     std::vector<request_job> jobs;
     {
@@ -129,11 +138,10 @@ void connection::queue_drained() {
 void connection::resume_reading() {
     if (!read_paused_ || !reading_allowed()) return;
     read_paused_ = false;
-    // The pause was ours: a partial frame's clock starts again.
+    // The pause was ours: the silence clock starts again.
     last_read_ = std::chrono::steady_clock::now();
     process_buffer();
     read_more();
-    watch_partial_frame();
 }
 
 void connection::send_error(std::uint64_t id, errc code, std::string message) {

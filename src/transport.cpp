@@ -9,6 +9,8 @@
 
 #include <asio/ssl/error.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -108,6 +110,11 @@ void transport::adopt(asio::ip::tcp::socket&& tcp) {
         ::close(fd_);
         fd_ = -1;
     }
+}
+
+void transport::set_user_timeout(std::chrono::milliseconds timeout) noexcept {
+    const auto ms = static_cast<unsigned>(std::min<std::int64_t>(timeout.count(), UINT32_MAX));
+    (void)::setsockopt(fd_, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
 }
 
 void transport::adopt_pipe(int fd, std::string local, std::string remote) {

@@ -14,6 +14,7 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -39,6 +40,10 @@ public:
 
     /// Takes a connected TCP socket.
     void adopt(asio::ip::tcp::socket&& tcp);
+    /// TCP: how long sent data may stay unacknowledged before the kernel
+    /// gives up on the connection (TCP_USER_TIMEOUT), matching the heartbeat's
+    /// dead-peer timeout, so that a vanished peer also fails our writes.
+    void set_user_timeout(std::chrono::milliseconds timeout) noexcept;
     /// Takes one end of a socketpair; `local` and `remote` name the two ends.
     void adopt_pipe(int fd, std::string local, std::string remote);
 

@@ -506,7 +506,7 @@ TEST_CASE("every error code survives the wire; unknown codes become protocol_err
         CHECK(decode_response(payload_of(encode_error(1, static_cast<errc>(c), "m"))).code ==
               static_cast<errc>(c));
     }
-    for (const int c : {0, 21, 999, 0xFFFF}) {
+    for (const int c : {0, 22, 999, 0xFFFF}) {
         CHECK(wire_errc(static_cast<std::uint16_t>(c)) == errc::protocol_error);
         CHECK(decode_failure(payload_of(encode_goodbye(static_cast<errc>(c), "m"))).code ==
               errc::protocol_error);
@@ -525,6 +525,7 @@ TEST_CASE("every error code survives the wire; unknown codes become protocol_err
     CHECK(static_cast<int>(errc::disconnected) == 18);
     CHECK(static_cast<int>(errc::auth_failed) == 19);
     CHECK(static_cast<int>(errc::tls_failed) == 20);
+    CHECK(static_cast<int>(errc::not_sent) == 21);
 }
 
 // --- Hostile payloads ----------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -57,8 +58,15 @@ TEST_CASE("many calls at once grow the ring; none is lost") {
     for (std::uint64_t id = 5000; id >= 1; id -= 2) REQUIRE(t.take(id));
     std::vector<std::uint64_t> left;
     t.remove_if_not([](const pending_call&) { return false; },
-                    [&](pending_call&& c) { c.done->complete({}, term()); ++left.emplace_back(); });
+                    [&](std::uint64_t id, pending_call&& c) {
+                        c.done->complete({}, term());
+                        left.push_back(id);
+                    });
     CHECK(left.size() == 2500);
+    // The ones left are the odd ids, each once.
+    std::sort(left.begin(), left.end());
+    CHECK(std::adjacent_find(left.begin(), left.end()) == left.end());
+    CHECK(std::all_of(left.begin(), left.end(), [](std::uint64_t id) { return id % 2 == 1; }));
     CHECK(t.size() == 0);
     CHECK(completed == 2500);
     CHECK(destroyed == 5000);

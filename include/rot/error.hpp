@@ -13,7 +13,7 @@ namespace rot {
 enum class errc : int {
     timeout = 1,           ///< no reply before the deadline
     not_connected = 2,     ///< no peer of that name
-    connection_lost = 3,   ///< the connection closed with the call in flight
+    connection_lost = 3,   ///< the connection closed after the request was sent: it may have run
     undef = 4,             ///< remote: no such module:function/arity
     badarg = 5,            ///< remote: an argument had the wrong type or value
     exception = 6,         ///< remote: the handler threw
@@ -31,10 +31,11 @@ enum class errc : int {
     disconnected = 18,     ///< the peer said goodbye
     auth_failed = 19,      ///< the handshake did not prove the cookie (or the certificate's name)
     tls_failed = 20,       ///< no TLS session: plaintext against TLS, an unverified certificate...
+    not_sent = 21,         ///< the request never left this node: it did not run, safe to retry
 };
 
 /// The highest errc: codes above it read from the wire are protocol errors.
-inline constexpr errc last_errc = errc::tls_failed;
+inline constexpr errc last_errc = errc::not_sent;
 
 /// The category of rot::errc; messages are short and fixed.
 [[nodiscard]] const std::error_category& category() noexcept;

@@ -70,6 +70,15 @@ struct node_options {
     /// A frame that has begun must keep arriving: a connection whose partial
     /// frame gets no byte for this long (while it is being read) is closed.
     std::chrono::milliseconds stalled_frame_timeout = 30000ms;
+    /// A connection that sent nothing for this long sends a ping.
+    std::chrono::milliseconds heartbeat_interval = 15000ms;
+    /// A peer not heard from for this long is down: its connection closes and
+    /// calls on it end (connection_lost). Also the TCP user timeout. More than
+    /// heartbeat_interval (Erlang's net_ticktime is 60 s).
+    std::chrono::milliseconds dead_peer_timeout = 60000ms;
+    /// How long stop(), stop_server() and disconnect() let handlers already
+    /// running finish before they stop waiting for them.
+    std::chrono::milliseconds shutdown_grace = 5000ms;
 };
 
 struct server_options {

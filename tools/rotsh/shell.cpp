@@ -48,6 +48,7 @@ std::string_view errc_name(errc e) {
         case errc::disconnected: return "disconnected";
         case errc::auth_failed: return "auth_failed";
         case errc::tls_failed: return "tls_failed";
+        case errc::not_sent: return "not_sent";
     }
     return "error";
 }
