@@ -25,7 +25,7 @@ term atoms(const std::vector<std::string>& names) {
 }  // namespace
 
 void register_builtins(node_impl& n) {
-    module_builder m(n.functions, "rot");
+    module_builder m(n.functions, std::string(builtin_module));
     m.def("node", [&n] { return atom(n.options.name); });
     m.def("ping", [] { return atom("pong"); });
     m.def("modules", [&n] { return atoms(n.functions.modules()); });

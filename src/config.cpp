@@ -379,8 +379,8 @@ class checker {
     }
 
     connect_spec read_connect(const scope& s) const {
-        only(s, {"host", "port", "name", "connections", "jail", "link", "cookie", "cookie_file", "transport",
-                 "tls"});
+        only(s, {"host", "port", "name", "connections", "jail", "link", "server", "cookie", "cookie_file",
+                 "transport", "tls"});
         connect_spec c;
         if (auto n = string(s, "host")) {
             check_name(n->source(), s.key("host"), n->get());
@@ -393,6 +393,8 @@ class checker {
         integer(s, "connections", 1, detail::max_pool_connections, c.connections);
         name(s, "jail", c.options.jail);
         boolean(s, "link", c.link);
+        c.options.supervise = c.link;
+        name(s, "server", c.options.server);
         cookie(s, "cookie", c.options.cookie);
         if (auto p = path(s, "cookie_file")) {
             if (!c.options.cookie.empty())

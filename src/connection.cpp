@@ -61,17 +61,32 @@ void connection::dial(dial_done done) {
         // Closed before the dial began (the node is stopping).
         if (self->state_ != state::connecting) return self->finish_dial(self->calls_.reason());
         self->arm_state_timer(self->dial_->deadline);
-        asio::async_connect(self->transport_.dialing_socket(), self->dial_->endpoints,
-                            [self](std::error_code ec, const asio::ip::tcp::endpoint&) {
-                                if (self->state_ != state::connecting) return;
-                                if (ec)
-                                    return self->close(errc::connect_failed,
-                                                       fmt::format("cannot connect: {}", ec.message()), false);
-                                self->transport_.adopt(std::move(self->transport_.dialing_socket()));
-                                self->transport_.set_user_timeout(self->node_.options.dead_peer_timeout);
-                                self->start_securing();
-                            });
+        if (!self->dial_->endpoints.empty()) return self->connect_to(self->dial_->endpoints);
+        auto resolver = std::make_shared<asio::ip::tcp::resolver>(self->strand_);
+        resolver->async_resolve(self->dial_->host, std::to_string(self->dial_->options.port),
+                                [self, resolver](std::error_code ec, asio::ip::tcp::resolver::results_type found) {
+                                    if (self->state_ != state::connecting) return;
+                                    if (ec)
+                                        return self->close(errc::connect_failed,
+                                                           fmt::format("cannot resolve {}: {}", self->dial_->host,
+                                                                       ec.message()),
+                                                           false);
+                                    self->connect_to(found);
+                                });
     });
+}
+
+void connection::connect_to(const asio::ip::tcp::resolver::results_type& endpoints) {
+    asio::async_connect(transport_.dialing_socket(), endpoints,
+                        [self = shared_from_this()](std::error_code ec, const asio::ip::tcp::endpoint&) {
+                            if (self->state_ != state::connecting) return;
+                            if (ec)
+                                return self->close(errc::connect_failed,
+                                                   fmt::format("cannot connect: {}", ec.message()), false);
+                            self->transport_.adopt(std::move(self->transport_.dialing_socket()));
+                            self->transport_.set_user_timeout(self->node_.options.dead_peer_timeout);
+                            self->start_securing();
+                        });
 }
 
 void connection::accept(asio::ip::tcp::socket socket) {
@@ -207,6 +222,12 @@ void connection::on_handshake_frame(std::span<const std::uint8_t> payload) {
         return server_ ? encode_refuse(to_errc(f.code), f.message) : encode_goodbye(to_errc(f.code), f.message);
     };
     if (auto bad = check_authenticated()) return handshake_failed(*bad, refusal(*bad));
+    if (dial_ && !dial_->options.server.empty() && handshake_->peer().name != dial_->options.server) {
+        const failure wrong{make_error_code(errc::name_conflict),
+                            fmt::format("the server at {} is {}, not {}", transport_.remote_address(),
+                                        handshake_->peer().name, dial_->options.server)};
+        return handshake_failed(wrong, refusal(wrong));
+    }
     peer_ = handshake_->peer();
     jail_ = dial_ ? dial_->options.jail : server_->jail_for(peer_.name);
     route_ = {peer_.node, peer_.incarnation, peer_.key_id, dial_.has_value(),
@@ -262,6 +283,7 @@ void connection::handshake_failed(failure why, const binary& tell_peer) {
 }
 
 void connection::established() {
+    was_open_ = true;
     node_.forget_nonce(handshake_->own_nonce());
     nonce_registered_ = false;
     handshake_.reset();
@@ -696,7 +718,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
     }
     if (server_) server_->forget(this);
     // Requests that have not started never will: nobody waits for their replies.
-    drop_parked();
+    for (const auto& job : node_.jobs.drop(*this)) request_finished(job.args.size());
     asio::dispatch(strand_, [self = shared_from_this(), reason] {
         // On the strand, where the handshake attaches: a connection closed
         // while saying hello is detached after it attached, never before.
@@ -757,6 +779,7 @@ void connection::finish_close() {
     }
     if (std::exchange(counted_in_handshakes_, false)) server_->handshake_ended();
     finish_dial(calls_.reason());
+    if (was_open_ && dial_ && dial_->lost) dial_->lost(calls_.reason());
 }
 
 connection_info connection::info() const {

@@ -24,6 +24,7 @@
 
 #include "calls.hpp"
 #include "frame.hpp"
+#include "handler_queue.hpp"
 #include "handshake.hpp"
 #include "node_impl.hpp"
 #include "peers.hpp"
@@ -40,11 +41,15 @@ public:
     /// What a dialed connection needs to know.
     struct dial_plan {
         std::string host;                  ///< as given (TLS checks the certificate against it)
+        /// Where to dial; empty: host is resolved first (asynchronously).
         asio::ip::tcp::resolver::results_type endpoints;
         connect_options options;           ///< name and jail filled in
         std::string cookie;                ///< the secret to prove
         tls_context tls;                   ///< set for transport::tls
         std::chrono::steady_clock::time_point deadline;
+        /// Called (on the connection's strand) when the connection, once
+        /// open, closes: a supervised pool dials again.
+        std::function<void(const failure&)> lost;
     };
 
     /// A connection this node dials.
@@ -89,6 +94,7 @@ private:
     enum class state { connecting, securing, handshake, open, closing, closed };
 
     // Connection set-up (connection.cpp).
+    void connect_to(const asio::ip::tcp::resolver::results_type& endpoints);
     void start_securing();
     void sniff_tls_client();
     void on_secured(std::error_code ec);
@@ -114,24 +120,24 @@ private:
     void paused_reading();
     void on_ping();
 
-    // The serving half (serving.cpp).
-    struct request_job;
+public:
+    // The serving half (serving.cpp), as the handler queue sees it.
+    /// Runs a queued request, unless the connection closed meanwhile (then it never runs).
+    void run_job(request_job& job);
+    [[nodiscard]] bool over_write_limit() const noexcept {
+        return queued_bytes_.load(std::memory_order_relaxed) > write_limit();
+    }
+
+private:
     void on_request(std::span<const std::uint8_t> payload);
     void run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
                      std::string_view function, std::span<const std::uint8_t> args);
-    void start_job(request_job job);
-    void park(request_job job);
-    void release_parked();
-    void drop_parked();
     void request_finished(std::size_t arg_bytes);
     /// Back-pressure: reading stops while too many requests run, their argument
     /// copies hold too many bytes, or too many bytes wait to be written (a
     /// peer that does not read its replies).
     [[nodiscard]] bool reading_allowed() const noexcept;
-    [[nodiscard]] bool over_write_limit() const noexcept {
-        return queued_bytes_.load(std::memory_order_relaxed) > write_limit();
-    }
-    /// Resumes what the write limit held: reading, and handlers parked for replies.
+    /// Resumes what the write limit held: reading, and requests waiting for the pool.
     void queue_drained();
     void resume_reading();
     [[nodiscard]] std::size_t write_limit() const noexcept { return 4 * node_.options.max_frame_bytes; }
@@ -203,6 +209,7 @@ private:
     route route_;
     std::string jail_;  ///< module requests arriving here are sent to
     std::atomic<bool> attached_{false};  ///< in the node's peer table
+    bool was_open_ = false;              ///< strand only: the handshake completed
 
     outgoing_calls calls_;
     asio::steady_timer deadline_timer_;
@@ -221,10 +228,6 @@ private:
 
     std::atomic<std::size_t> running_requests_{0};
     std::atomic<std::size_t> running_bytes_{0};  ///< argument copies held by running_requests_
-    /// Requests for the handler pool that wait for the peer to take the
-    /// replies already queued: a reply counts against the write limit too.
-    std::mutex parked_mutex_;
-    std::vector<request_job> parked_;
 
     struct resolved {
         std::string module;
@@ -234,15 +237,6 @@ private:
     };
     std::array<resolved, 4> resolved_;  ///< strand only
     std::size_t resolved_next_ = 0;
-};
-
-/// A request on its way to a handler on the pool, with its own copy of the arguments.
-struct connection::request_job {
-    std::uint64_t id = 0;  ///< 0 for a cast
-    function_ptr fn;
-    std::string module;
-    std::string function;
-    binary args;
 };
 
 template <class Append>

@@ -18,6 +18,7 @@
 #include "limits.hpp"
 #include "node_impl.hpp"
 #include "server.hpp"
+#include "supervisor.hpp"
 
 namespace rot {
 
@@ -109,7 +110,7 @@ node_impl::node_impl(node_options o)
     for (unsigned i = 0; i < options.io_threads; ++i) io_threads_.emplace_back([this] { io.run(); });
 }
 
-node_impl::~node_impl() { stop(); }
+node_impl::~node_impl() { join(); }
 
 result<void> node_impl::attach(const std::shared_ptr<connection>& c, const std::string& name, const route& r) {
     auto replaced = peers.attach(name, r, c);
@@ -122,6 +123,7 @@ result<void> node_impl::attach(const std::shared_ptr<connection>& c, const std::
     for (auto& old : replaced->connections) old->close(to_errc(restarted.code), restarted.message, true);
     for (const auto& gone : replaced->names) peer_down(gone, restarted);
     log(log_level::debug, options.name, "connected: {}", r.describe(name));
+    if (replaced->first) peer_up(name);
     return {};
 }
 
@@ -135,7 +137,22 @@ void node_impl::peer_down(const std::string& name, const failure& reason) {
         std::lock_guard lock(peer_down_mutex_);
         f = peer_down_;
     }
-    if (f) f(name, reason);
+    // On an I/O thread, as documented, whoever closed the connection.
+    if (f) asio::post(io, [f = std::move(f), name, reason] { f(name, reason); });
+}
+
+void node_impl::peer_up(const std::string& name) {
+    std::function<void(const std::string&)> f;
+    {
+        std::lock_guard lock(peer_down_mutex_);
+        f = peer_up_;
+    }
+    if (f) asio::post(io, [f = std::move(f), name] { f(name); });
+}
+
+void node_impl::on_peer_up(std::function<void(const std::string&)> f) {
+    std::lock_guard lock(peer_down_mutex_);
+    peer_up_ = std::move(f);
 }
 
 void node_impl::own_nonce(const nonce& n, const std::string& local, const std::string& remote) {
@@ -211,17 +228,20 @@ result<connect_options> node_impl::connect_defaults(connect_options o) const {
     return o;
 }
 
-result<std::string> node_impl::await_pool(const std::vector<std::shared_ptr<connection>>& conns,
-                                          std::vector<std::future<result<std::string>>>& outcomes,
-                                          std::chrono::steady_clock::time_point deadline, std::string_view where) {
+void node_impl::track_dial(const std::shared_ptr<connection>& c) {
     {
         std::lock_guard lock(dials_mutex_);
         std::erase_if(dials_, [](const auto& d) { return d.expired(); });
-        dials_.insert(dials_.end(), conns.begin(), conns.end());
+        dials_.push_back(c);
     }
-    // Stopping now, the stop may not have seen these: close them ourselves.
-    if (stopped())
-        for (auto& c : conns) c->close(errc::stopped, "node stopped", false);
+    // Stopping now, the stop may not have seen it: close it ourselves.
+    if (stopped()) c->close(errc::stopped, "node stopped", false);
+}
+
+result<std::string> node_impl::await_pool(const std::vector<std::shared_ptr<connection>>& conns,
+                                          std::vector<std::future<result<std::string>>>& outcomes,
+                                          std::chrono::steady_clock::time_point deadline, std::string_view where) {
+    for (const auto& c : conns) track_dial(c);
     std::optional<failure> first_failure;
     std::string name;
     for (auto& f : outcomes) {
@@ -273,6 +293,8 @@ result<std::string> node_impl::connect(std::string_view host, connect_options o,
         }
     }
 
+    if (plan.options.supervise) return connect_supervised(plan.host, plan.options, plan.tls, n, where);
+
     std::error_code ec;
     asio::ip::tcp::resolver resolver(io);
     plan.endpoints = resolver.resolve(plan.host, std::to_string(plan.options.port), ec);
@@ -291,6 +313,55 @@ result<std::string> node_impl::connect(std::string_view host, connect_options o,
         conns.push_back(std::move(c));
     }
     return await_pool(conns, outcomes, plan.deadline, where);
+}
+
+result<std::string> node_impl::connect_supervised(std::string host, connect_options o, tls_context tls,
+                                                  std::size_t n, const std::string& where) {
+    connection::dial_plan plan;
+    plan.host = std::move(host);
+    plan.cookie = o.cookie;
+    plan.options = std::move(o);
+    plan.tls = std::move(tls);
+    auto sup = std::make_shared<supervisor>(*this, plan, n);
+    {
+        std::lock_guard lock(supervisors_mutex_);
+        if (stopped()) return failure{make_error_code(errc::stopped), "node is stopped"};
+        supervisors_.push_back(sup);
+    }
+    auto first = std::make_shared<std::promise<result<std::string>>>();
+    auto outcome = first->get_future();
+    sup->start([first](result<std::string> r) { first->set_value(std::move(r)); });
+    // The first round ends by the connect deadline (each dial has it).
+    result<std::string> r =
+        outcome.wait_for(options.connect_timeout + std::chrono::seconds(1)) == std::future_status::ready
+            ? outcome.get()
+            : result<std::string>(failure{make_error_code(errc::timeout), "no answer before the connect deadline"});
+    if (r) return r;
+    // Not up yet: with the server's name known, it will connect when it can.
+    if (!plan.options.server.empty()) {
+        log(log_level::info, options.name, "connect to {}: {}; will keep trying", where, r.error().message);
+        return plan.options.server;
+    }
+    sup->stop();
+    {
+        std::lock_guard lock(supervisors_mutex_);
+        std::erase(supervisors_, sup);
+    }
+    return failure{r.code(), fmt::format("connect to {}: {}", where, r.error().message)};
+}
+
+bool node_impl::disconnect(std::string_view peer, const std::string& why) {
+    {
+        std::lock_guard lock(supervisors_mutex_);
+        std::erase_if(supervisors_, [&](const std::shared_ptr<supervisor>& s) {
+            if (s->name() != peer) return false;
+            s->stop();
+            return true;
+        });
+    }
+    const auto conns = peers.of(peer);
+    for (const auto& c : conns) c->close(errc::disconnected, why, true);
+    return !conns.empty();
 }
 
 result<std::string> node_impl::connect_pipe(node_impl& acceptor, std::string_view server_name, connect_options o) {
@@ -331,11 +402,18 @@ void node_impl::stop() {
         // No connection attaches after this.
         peers.close();
         stopped_.store(true, std::memory_order_release);
+        log(log_level::info, options.name, "stopping");
         std::map<std::string, std::shared_ptr<server>, std::less<>> servers;
         {
             std::lock_guard lock(servers_mutex_);
             servers.swap(servers_);
         }
+        {
+            std::lock_guard lock(supervisors_mutex_);
+            for (auto& s : supervisors_) s->stop();
+            supervisors_.clear();
+        }
+        // Closing drops every request not yet started and fails every call in flight.
         for (auto& [name, s] : servers) s->stop();
         for (auto& c : peers.all()) c->close(errc::stopped, "node stopped", true);
         {
@@ -343,17 +421,44 @@ void node_impl::stop() {
             for (auto& d : dials_)
                 if (const auto c = d.lock()) c->close(errc::stopped, "node stopped", false);
         }
-        servers.clear();
-        {
-            // Give goodbyes a moment to flush; connections die with their last reference.
-            std::unique_lock lock(live_mutex_);
-            live_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return live_ == 0; });
-        }
-        work_.reset();
-        io.stop();
-        for (auto& t : io_threads_) t.join();
-        handlers.join();
     });
+    // A handler (or an inline handler, or a completion) that stops its own
+    // node cannot wait for itself: the waiting is left to the destructor.
+    if (on_own_thread()) return;
+    const auto deadline = std::chrono::steady_clock::now() + options.shutdown_grace;
+    std::unique_lock lock(live_mutex_);
+    // Handlers already running get the grace period to finish; then the
+    // goodbyes a moment to flush (connections die with their last reference).
+    if (!live_cv_.wait_until(lock, deadline, [this] { return handlers_running_.load() == 0; }))
+        log(log_level::warning, options.name, "{} handlers still running after the shutdown grace of {} ms",
+            handlers_running_.load(), options.shutdown_grace.count());
+    live_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return live_ == 0; });
+}
+
+bool node_impl::on_own_thread() {
+    return io.get_executor().running_in_this_thread() || handlers.get_executor().running_in_this_thread();
+}
+
+void node_impl::handler_started() noexcept { handlers_running_.fetch_add(1, std::memory_order_relaxed); }
+
+void node_impl::handler_finished() noexcept {
+    // The lock only for a stop() that may be waiting for the last one.
+    if (handlers_running_.fetch_sub(1, std::memory_order_acq_rel) == 1 && stopped()) {
+        std::lock_guard lock(live_mutex_);
+        live_cv_.notify_all();
+    }
+}
+
+void node_impl::join() {
+    stop();
+    // The I/O threads ran until now, so that what happens after stop() (an
+    // async_call's failure, a peer's down event) still completes.
+    work_.reset();
+    io.stop();
+    for (auto& t : io_threads_)
+        if (t.joinable()) t.join();
+    handlers.stop();
+    handlers.join();
 }
 
 }  // namespace detail
@@ -447,9 +552,7 @@ std::vector<connection_info> node::connections() const {
 std::vector<server_info> node::servers() const { return impl_->servers(); }
 
 bool node::disconnect(std::string_view peer) {
-    const auto conns = impl_->peers.of(peer);
-    for (const auto& c : conns) c->close(errc::disconnected, fmt::format("{} disconnected from {}", name(), peer), true);
-    return !conns.empty();
+    return impl_->disconnect(peer, fmt::format("{} disconnected from {}", name(), peer));
 }
 
 term node::call(std::string_view peer, const mfa& request, std::chrono::milliseconds timeout) {
@@ -533,6 +636,8 @@ result<std::vector<std::string>> node::load_module(const std::filesystem::path& 
 void node::on_peer_down(std::function<void(const std::string& peer, const failure& reason)> f) {
     impl_->on_peer_down(std::move(f));
 }
+
+void node::on_peer_up(std::function<void(const std::string& peer)> f) { impl_->on_peer_up(std::move(f)); }
 
 namespace detail {
 asio::any_io_executor io_executor(node& n) { return n.impl().io.get_executor(); }

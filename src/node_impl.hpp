@@ -22,14 +22,17 @@
 #include <vector>
 
 #include "auth.hpp"
+#include "handler_queue.hpp"
 #include "log.hpp"
 #include "peers.hpp"
 #include "registry.hpp"
+#include "transport.hpp"
 
 namespace rot::detail {
 
 class connection;
 class server;
+class supervisor;
 
 class node_impl {
     // First, so that they outlive every member holding connections: a
@@ -38,6 +41,7 @@ class node_impl {
     std::mutex live_mutex_;
     std::condition_variable live_cv_;
     std::size_t live_ = 0;
+    std::atomic<std::size_t> handlers_running_{0};  ///< pool handlers running (live_cv_ tells stop())
     struct nonce_use {
         std::string local;
         std::string remote;
@@ -56,6 +60,7 @@ public:
     const std::chrono::steady_clock::time_point started;
 
     asio::io_context io;
+    handler_queue jobs{handlers};  ///< before the pool: its runners use it until the pool is joined
     asio::thread_pool handlers;
     registry functions;
     peer_table peers;
@@ -83,10 +88,15 @@ public:
 
     [[nodiscard]] result<std::vector<std::string>> load_module(const std::filesystem::path& path);
 
-    /// Called when a peer's last connection closes.
+    /// Called (on an I/O thread) when a peer's last connection closes.
     void on_peer_down(std::function<void(const std::string&, const failure&)> f);
+    /// Called (on an I/O thread) when a name gets its first connection.
+    void on_peer_up(std::function<void(const std::string&)> f);
+    void peer_up(const std::string& name);
 
     [[nodiscard]] result<std::string> connect(std::string_view host, connect_options o, std::size_t n);
+    /// Registers a connection still dialing, for stop() to close.
+    void track_dial(const std::shared_ptr<connection>& c);
     /// Connects this node to `server` of `acceptor` over an in-memory pipe
     /// (a socketpair): the handshake and everything after run as over TCP.
     [[nodiscard]] result<std::string> connect_pipe(node_impl& acceptor, std::string_view server, connect_options o);
@@ -94,8 +104,21 @@ public:
     /// Live connection objects (open or closing), for stop() to wait on.
     void connection_opened() noexcept;
     void connection_finished() noexcept;
+    /// Handlers running on the pool, for stop() to give them their grace period.
+    void handler_started() noexcept;
+    void handler_finished() noexcept;
 
+    /// Says goodbye to `peer` (and stops supervising it); false if not connected.
+    bool disconnect(std::string_view peer, const std::string& why);
+
+    /// Closes servers, connections and dials (requests not started are
+    /// dropped, calls in flight fail), then, unless called from the node's own
+    /// threads, waits up to shutdown_grace for running handlers. Idempotent.
     void stop();
+    /// stop(), then the threads are joined (the destructor).
+    void join();
+    /// True on one of the node's I/O or handler threads.
+    [[nodiscard]] bool on_own_thread();
 
 private:
     /// Calls the on_peer_down callback.
@@ -115,16 +138,27 @@ private:
     mutable std::mutex servers_mutex_;
     std::map<std::string, std::shared_ptr<server>, std::less<>> servers_;
 
-    std::mutex peer_down_mutex_;
+    std::mutex peer_down_mutex_;  ///< the two callbacks
     std::function<void(const std::string&, const failure&)> peer_down_;
+    std::function<void(const std::string&)> peer_up_;
 
     // Connections still dialing (in no peer table and no server): stop()
     // closes them too, so that a connect in progress ends at once.
     std::mutex dials_mutex_;
     std::vector<std::weak_ptr<connection>> dials_;
 
+    // Supervised pools, until disconnect() or stop().
+    std::mutex supervisors_mutex_;
+    std::vector<std::shared_ptr<supervisor>> supervisors_;
+    /// A supervised connect: the pool is kept whatever the first round gives.
+    [[nodiscard]] result<std::string> connect_supervised(std::string host, connect_options o, tls_context tls,
+                                                         std::size_t n, const std::string& where);
+
     std::once_flag stop_once_;
 };
+
+/// The built-in module every node exports; its functions run on the I/O thread.
+inline constexpr std::string_view builtin_module = "rot";
 
 /// Registers the built-in `rot` module.
 void register_builtins(node_impl& n);

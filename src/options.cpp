@@ -67,6 +67,7 @@ void check_options(const server_options& o) {
 void check_options(const connect_options& o) {
     check_name(o.name, "a connection's name", true);
     check_name(o.jail, "a connection's jail", true);
+    check_name(o.server, "the server's name", true);
     if (o.port == 0) fail("the port to connect to must be 1..65535");
     if (!o.cookie.empty()) check_cookie(o.cookie, "the connection's cookie");
 }

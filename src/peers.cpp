@@ -45,6 +45,7 @@ result<peer_table::replaced> peer_table::attach(const std::string& name, const r
     if (!p) {
         p = std::make_unique<pool>();
         p->to = r;
+        out.first = true;
     }
     p->connections.push_back(c);
     return out;

@@ -46,10 +46,11 @@ struct route {
 
 class peer_table {
 public:
-    /// What attach() took out: the pools of earlier runs of the peer.
+    /// What attach() did besides: the pools of earlier runs it took out.
     struct replaced {
         std::vector<std::shared_ptr<connection>> connections;  ///< for the caller to close
         std::vector<std::string> names;  ///< names that no longer lead anywhere
+        bool first = false;              ///< the name had no connection before (it is up)
     };
     /// Adds `c` to the pool of `name`. Refuses (name_conflict) a name that
     /// stands for another route, whoever claims it: a name is never taken

@@ -3,6 +3,8 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include <future>
+
 #include "connection.hpp"
 
 namespace rot::detail {
@@ -31,6 +33,7 @@ void server::start() {
     };
     acceptor_.open(ep.protocol(), ec);
     if (ec) fail("open");
+    close_on_exec(acceptor_.native_handle());
     acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
     acceptor_.bind(ep, ec);
     if (ec) fail("bind");
@@ -124,11 +127,16 @@ void server::stop() {
         stopped_ = true;
         open.swap(connections_);
     }
-    asio::dispatch(strand_, [self = shared_from_this()] {
+    // The port is free when stop() returns (but on the node's own threads,
+    // which must not wait on its strand).
+    auto closed = std::make_shared<std::promise<void>>();
+    asio::dispatch(strand_, [self = shared_from_this(), closed] {
         std::error_code ignored;
         self->acceptor_.close(ignored);
         self->retry_timer_.cancel();
+        closed->set_value();
     });
+    if (!node_.on_own_thread()) closed->get_future().wait();
     for (auto& [p, c] : open) c->close(errc::stopped, fmt::format("server {} stopped", options_.name), true);
 }
 

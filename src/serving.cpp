@@ -20,7 +20,10 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
         return;
     }
     running_requests_.fetch_add(1, std::memory_order_relaxed);
-    if (server_ && server_->options().inline_handlers) {
+    // The built-in module answers at once, even when the pool is saturated
+    // (rot:ping is how a peer checks on us): its functions are short and
+    // never block. So do a server's inline handlers.
+    if ((server_ && server_->options().inline_handlers) || target->module == builtin_module) {
         // Runs now, while the arguments are still in the read buffer. Its
         // reply is queued at once, so the write limit (checked before each
         // frame of the batch) holds for inline handlers as it stands.
@@ -29,46 +32,17 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
         return;
     }
     running_bytes_.fetch_add(r.args.size(), std::memory_order_relaxed);
-    start_job({r.id, std::move(target->fn), std::string(target->module), std::string(r.function),
-               binary(r.args.begin(), r.args.end())});
+    node_.jobs.push(shared_from_this(), {r.id, std::move(target->fn), std::string(target->module),
+                                         std::string(r.function), binary(r.args.begin(), r.args.end())});
 }
 
-void connection::start_job(request_job job) {
-    asio::post(node_.handlers, [self = shared_from_this(), job = std::move(job)]() mutable {
-        // A reply counts against the write limit: while the peer leaves more
-        // than that unread, handlers wait instead of piling up replies.
-        if (self->over_write_limit() && !self->closing()) return self->park(std::move(job));
-        self->run_request(job.id, job.fn, job.module, job.function, job.args);
-        self->request_finished(job.args.size());
-    });
-}
-
-void connection::park(request_job job) {
-    {
-        std::lock_guard lock(parked_mutex_);
-        parked_.push_back(std::move(job));
+void connection::run_job(request_job& job) {
+    if (!closing()) {
+        node_.handler_started();
+        run_request(job.id, job.fn, job.module, job.function, job.args);
+        node_.handler_finished();
     }
-    // The queue may have drained (or the connection closed) since we looked,
-    // with nobody left to release what is parked.
-    if (!over_write_limit() || closing()) asio::post(strand_, [self = shared_from_this()] { self->release_parked(); });
-}
-
-void connection::drop_parked() {
-    std::vector<request_job> jobs;
-    {
-        std::lock_guard lock(parked_mutex_);
-        jobs.swap(parked_);
-    }
-    for (const auto& job : jobs) request_finished(job.args.size());
-}
-
-void connection::release_parked() {
-    std::vector<request_job> jobs;
-    {
-        std::lock_guard lock(parked_mutex_);
-        jobs.swap(parked_);
-    }
-    for (auto& job : jobs) start_job(std::move(job));
+    request_finished(job.args.size());
 }
 
 result<registry::target> connection::resolve(const request_view& r) {
@@ -132,7 +106,7 @@ bool connection::reading_allowed() const noexcept {
 
 void connection::queue_drained() {
     resume_reading();
-    release_parked();
+    node_.jobs.resume(shared_from_this());
 }
 
 void connection::resume_reading() {

@@ -9,6 +9,7 @@
 
 #include <asio/ssl/error.hpp>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -92,7 +93,12 @@ tls_context make_tls_context(const tls_options& o, bool server) {
 
 transport::transport(const strand_t& strand) : socket_(strand), dialing_(strand) {}
 
+void close_on_exec(int fd) noexcept {
+    if (fd >= 0) (void)::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+}
+
 void transport::adopt(asio::ip::tcp::socket&& tcp) {
+    close_on_exec(tcp.native_handle());  // a program this process starts must not hold our connections
     std::error_code ec;
     tcp.set_option(asio::ip::tcp::no_delay(true), ec);
     const auto remote = tcp.remote_endpoint(ec);

@@ -28,6 +28,10 @@ using strand_t = asio::strand<asio::io_context::executor_type>;
 /// A TLS context made from tls_options, shared by a server's or a pool's connections.
 using tls_context = std::shared_ptr<asio::ssl::context>;
 
+/// Marks a descriptor close-on-exec: a program this process starts must not
+/// inherit our sockets (a listening one would keep the port).
+void close_on_exec(int fd) noexcept;
+
 /// An OpenSSL context for a server (`server`) or for connections. Throws
 /// rot::error(invalid_argument) naming the file that cannot be used.
 [[nodiscard]] tls_context make_tls_context(const tls_options& options, bool server);

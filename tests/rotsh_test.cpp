@@ -194,7 +194,7 @@ load = ["{}"]
     CHECK(eventually([&] { return us.connected().empty(); }));
 }
 
-TEST_CASE("--serve exits 1 when a linked peer is lost") {
+TEST_CASE("--serve keeps a linked pool up: it dials again when its server comes back") {
     scratch s;
     node us(test_node("us"));
     const auto port = us.start_server(test_server("hub")).port;
@@ -212,9 +212,19 @@ link = true
     child_process served({ROTSH, "--config", cfg, "--serve"}, true);
     REQUIRE(eventually([&] { return us.connected("linked_cl") == 1; }, 10s));
     us.stop_server("hub");
+    CHECK(eventually([&] { return us.connected("linked_cl") == 0; }));
+    // The same port again: the pool dials it after its backoff (1 s +/- 20 %).
+    auto again = test_server("hub");
+    again.port = port;
+    (void)us.start_server(again);
+    CHECK(eventually([&] { return us.connected("linked_cl") == 1; }, 5s));
+    CHECK(us.call("linked_cl", {"rot", "node", {}}) == term(atom("linked")));
+    served.signal(SIGTERM);
     REQUIRE(served.wait_exit(10s));
-    CHECK(served.exit_code() == 1);
-    CHECK(served.read_all().find("linked peer hub lost") != std::string::npos);
+    CHECK(served.exit_code() == 0);
+    const auto said = served.read_all();
+    CHECK(said.find("rotsh: hub is down") != std::string::npos);
+    CHECK(said.find("rotsh: hub is up") != std::string::npos);
 }
 
 TEST_CASE("config errors name the file, line and key; rotsh exits 2 without starting") {

@@ -85,7 +85,7 @@ TEST_CASE("rotsh at a terminal: prompt, tab completion of a remote function, his
         // Tab completes the function from what srv exports.
         t.type("call(srv, {math, a");
         t.key("Tab");
-        REQUIRE(t.shows("call(srv, {math, add"));
+        REQUIRE_MESSAGE(t.shows("call(srv, {math, add"), t.screen());
         t.type(", [1, 2]}).");
         t.key("Enter");
         REQUIRE(t.shows("\n3\n"));

@@ -16,9 +16,9 @@ struct connect_spec {
     std::string host = "127.0.0.1";
     connect_options options;
     std::size_t connections = 4;
-    /// A linked connection is part of the node's job: rotsh --serve exits
-    /// (status 1) when a linked peer is lost, as an Erlang process linked to
-    /// the pool would.
+    /// A linked pool is kept up (connect_options::supervise, Erlang's
+    /// connect_link): connections lost are dialed again with backoff. With
+    /// options.server set it may start before its server.
     bool link = false;
     /// The cookie in options came from cookie_file (not written in the config).
     bool cookie_from_file = false;

@@ -116,9 +116,15 @@ public:
     /// Calls f (on an I/O thread; keep it short) when the last connection to a
     /// peer closes, with the reason. Replaces any earlier callback.
     void on_peer_down(std::function<void(const std::string& peer, const failure& reason)> f);
+    /// Calls f (on an I/O thread; keep it short) when a peer's first
+    /// connection is up (again). Replaces any earlier callback.
+    void on_peer_up(std::function<void(const std::string& peer)> f);
 
-    /// Closes servers and connections, fails calls in flight (errc::stopped)
-    /// and joins the threads. Idempotent; the destructor calls it.
+    /// Stops accepting, tells peers goodbye, fails calls in flight
+    /// (errc::stopped), drops requests not yet started, and waits up to
+    /// node_options::shutdown_grace for handlers already running. Idempotent.
+    /// From the node's own threads (a handler) it does not wait. The threads
+    /// are joined by the destructor; async calls after stop() fail with stopped.
     void stop();
 
     /// Starts an asynchronous call; rot/async.hpp wraps this for completion tokens.

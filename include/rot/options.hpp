@@ -116,6 +116,16 @@ struct connect_options {
     std::string cookie;
     rot::transport transport = rot::transport::tcp;
     tls_options tls;
+    /// Keep the pool (Erlang's connect_link): connections lost are dialed
+    /// again, with backoff (1 s, x1.6, +/-20 %, at most 120 s), for as long as
+    /// the node runs or until disconnect(). The pool is usable while one
+    /// connection is up. Plain pools (false) fail fast and stay down.
+    bool supervise = false;
+    /// The server's name, if known: a server going by another name is
+    /// refused (name_conflict), and a supervised connect whose server is not
+    /// up yet returns it at once instead of failing (it connects when the
+    /// server appears).
+    std::string server;
 };
 
 /// A running server, as servers() reports it.

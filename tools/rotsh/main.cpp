@@ -14,7 +14,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <atomic>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "shell.hpp"
 
@@ -103,6 +106,37 @@ std::filesystem::path beside_rotsh(const std::filesystem::path& p) {
     return std::filesystem::exists(candidate) ? candidate : p;
 }
 
+// --- News: peers going down and coming back -----------------------------------
+
+// At a prompt a line printed from another thread would break the line being
+// edited: there the news waits for the next prompt. Elsewhere it goes out at once.
+class news {
+public:
+    void hold_for_prompt() {
+        std::lock_guard lock(mutex_);
+        holding_ = true;
+    }
+    void say(std::string line) {
+        std::lock_guard lock(mutex_);
+        if (holding_) held_.push_back(std::move(line));
+        else std::cerr << line << std::endl;
+    }
+    /// Prints what waited (before a prompt).
+    void flush() {
+        std::lock_guard lock(mutex_);
+        for (const auto& line : held_) std::cerr << line << '\n';
+        std::cerr.flush();
+        held_.clear();
+    }
+
+private:
+    std::mutex mutex_;
+    bool holding_ = false;
+    std::vector<std::string> held_;
+};
+
+news g_news;
+
 // --- Interactive ------------------------------------------------------------
 
 rotsh::shell* g_shell = nullptr;
@@ -145,7 +179,10 @@ int interactive(rotsh::shell& sh, const rot::node& node) {
     for (const auto& line : read_lines(history)) ::add_history(line.c_str());
 
     const std::string prompt = node.name() + "> ";
-    while (char* raw = ::readline(prompt.c_str())) {
+    for (;;) {
+        g_news.flush();
+        char* raw = ::readline(prompt.c_str());
+        if (!raw) break;
         const std::string line(raw);
         std::free(raw);
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
@@ -182,13 +219,30 @@ int run_script(rotsh::shell& sh, std::istream& in, bool keep_going) {
 
 // --- --serve -------------------------------------------------------------------
 
+// Runs until SIGINT or SIGTERM, then stops the node: peers are told goodbye
+// at once, handlers already running get the shutdown grace period. The
+// process is gone within the grace period and a second after, whatever a
+// handler does; a second signal ends it at once.
 int serve(rot::node& node, const sigset_t& signals) {
     int sig = 0;
     ::sigwait(&signals, &sig);
-    // SIGUSR1 is how a lost linked peer ends the job (see main).
-    const int status = sig == SIGUSR1 ? 1 : 0;
-    node.stop();
-    return status;
+    std::atomic<bool> stopped{false};
+    std::thread stopper([&] {
+        node.stop();
+        stopped = true;
+    });
+    const auto limit = std::chrono::steady_clock::now() + node.options().shutdown_grace + std::chrono::seconds(1);
+    while (!stopped) {
+        const timespec tick{0, 20'000'000};
+        if (::sigtimedwait(&signals, nullptr, &tick) > 0 || std::chrono::steady_clock::now() > limit) {
+            std::fflush(nullptr);
+            std::_Exit(stopped ? 0 : 1);  // the second signal, or a handler past its grace
+        }
+    }
+    stopper.join();
+    // Threads still in handlers past their grace are not waited for.
+    std::fflush(nullptr);
+    std::_Exit(0);
 }
 
 }  // namespace
@@ -218,7 +272,6 @@ int main(int argc, char** argv) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGUSR1);
     if (args->serve) ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     std::optional<rot::node> node;
@@ -243,28 +296,27 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    // Watch linked peers before dialing them, so that none is lost unseen.
-    node->on_peer_down([&sh, serving = args->serve](const std::string& peer, const rot::failure& reason) {
-        if (!sh.is_linked(peer)) return;
-        std::cerr << "rotsh: linked peer " << peer << " lost: " << reason.message << "\n";
-        if (serving) ::kill(::getpid(), SIGUSR1);
+    // One line when a peer goes down or comes back (stderr: stdout carries
+    // one line per expression).
+    const bool at_terminal = !args->serve && args->expressions.empty() && ::isatty(STDIN_FILENO);
+    if (at_terminal) g_news.hold_for_prompt();
+    node->on_peer_down([](const std::string& peer, const rot::failure& reason) {
+        g_news.say(fmt::format("rotsh: {} is down: {}", peer, reason.message));
     });
+    node->on_peer_up([](const std::string& peer) { g_news.say(fmt::format("rotsh: {} is up", peer)); });
     bool linked_failed = false;
     for (const auto& c : cfg.connects) {
-        auto r = node->try_connect(c.host, c.options, c.connections);
+        // A linked pool is kept up: lost connections are dialed again.
+        auto options = c.options;
+        options.supervise = options.supervise || c.link;
+        auto r = node->try_connect(c.host, options, c.connections);
         if (!r) {
             std::cerr << "rotsh: " << r.error().message << "\n";
             linked_failed = linked_failed || c.link;
-        } else if (c.link) {
-            sh.link(*r);
-            // Lost between connecting and being marked linked.
-            if (node->connected(*r) == 0) {
-                std::cerr << "rotsh: linked peer " << *r << " lost while connecting\n";
-                linked_failed = true;
-            }
         }
     }
     if (args->serve) {
+        // A linked pool that could not start (no server name to wait for) is the job failing.
         if (linked_failed) return 1;
         return serve(*node, signals);
     }

@@ -169,6 +169,8 @@ rot::connect_options connect_options_of(const term& opts) {
         else if (key == "port") o.port = static_cast<std::uint16_t>(int_of(v, "port", 1, 65535));
         else if (key == "jail") o.jail = name_of(v, "jail");
         else if (key == "cookie") o.cookie = text_of(v, "cookie");
+        else if (key == "server") o.server = name_of(v, "server");
+        else if (key == "supervise") o.supervise = bool_of(v, "supervise");
         else if (key == "transport") o.transport = transport_of(v);
         else if (!tls_option(key, v, o.tls)) unknown_option(key, v);
     });
@@ -227,7 +229,7 @@ struct shell_function {
 const std::vector<shell_function>& shell_functions() {
     static const std::vector<shell_function> all = {
         {"start_server", 1}, {"stop_server", 1}, {"connect", 2},    {"connect", 3},
-        {"connect_link", 3}, {"connected", 0},   {"connected", 1},  {"connections", 0},
+        {"connect_link", 2}, {"connect_link", 3}, {"connected", 0},   {"connected", 1},  {"connections", 0},
         {"servers", 0},      {"disconnect", 1},  {"call", 2},       {"call", 3},
         {"cast", 2},         {"load_module", 1}, {"modules", 0},    {"help", 0},
         {"q", 0},
@@ -284,16 +286,6 @@ std::vector<std::string> split_expressions(std::string_view input) {
 
 shell::shell(rot::node& node, std::function<void(std::string_view)> say) : node_(node), say_(std::move(say)) {}
 
-bool shell::is_linked(const std::string& peer) const {
-    std::lock_guard lock(linked_mutex_);
-    return linked_.count(peer) > 0;
-}
-
-void shell::link(std::string peer) {
-    std::lock_guard lock(linked_mutex_);
-    linked_.insert(std::move(peer));
-}
-
 const std::vector<std::string>& shell::help_lines() {
     static const std::vector<std::string> lines = {
         "start_server(Opts)          start a server; Opts: [{name, srv}, {port, 2222}, {ip, \"0.0.0.0\"},",
@@ -304,7 +296,8 @@ const std::vector<std::string>& shell::help_lines() {
         "connect(Host, Opts)         dial 4 connections; Opts: [{name, cl}, {port, 2222}, {jail, Module},",
         "                            {cookie, \"secret\"}, {transport, tls}, {cacertfile, F}, {verify, verify_peer}]",
         "connect(Host, Opts, N)      dial N connections",
-        "connect_link(Host, Opts, N) dial N connections; losing the peer is fatal to rotsh --serve",
+        "connect_link(Host, Opts[, N]) a pool kept up: lost connections are dialed again, with",
+        "                            backoff, until disconnect(); {server, Name} lets it start first",
         "connected()                 the names of connected peers",
         "connected(Node)             the number of connections to Node",
         "connections()               every connection, as maps",
@@ -391,13 +384,13 @@ term shell::apply(std::string_view f, const term::list_type& a) {
         if (node_.stop_server(name)) return atom("ok");
         return error_answer({rot::make_error_code(errc::invalid_argument), fmt::format("no server named {}", name)});
     }
-    if (is("connect", 2) || is("connect", 3) || is("connect_link", 3)) {
+    if (is("connect", 2) || is("connect", 3) || is("connect_link", 2) || is("connect_link", 3)) {
         const auto host = name_of(a[0], "Host");
-        const auto opts = connect_options_of(a[1]);
+        auto opts = connect_options_of(a[1]);
+        opts.supervise = opts.supervise || f == "connect_link";
         const auto count = n == 3 ? int_of(a[2], "N", 1, 1024) : 4;
         auto r = node_.try_connect(host, opts, static_cast<std::size_t>(count));
         if (!r) return error_answer(r.error());
-        if (f == "connect_link") link(*r);
         return rot::tuple(atom("ok"), atom(*r));
     }
     if (is("connected", 0)) return atoms(node_.connected());

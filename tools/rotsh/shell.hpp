@@ -34,10 +34,6 @@ public:
     [[nodiscard]] std::vector<std::string> complete(std::string_view line, std::size_t start,
                                                     std::size_t end);
 
-    /// Peers connected with connect_link (or `link = true` in a config).
-    /// Thread-safe: the node asks from its I/O threads when a peer goes down.
-    [[nodiscard]] bool is_linked(const std::string& peer) const;
-    void link(std::string peer);
 
     /// One line per shell function.
     [[nodiscard]] static const std::vector<std::string>& help_lines();
@@ -49,8 +45,6 @@ private:
 
     rot::node& node_;
     std::function<void(std::string_view)> say_;
-    mutable std::mutex linked_mutex_;
-    std::set<std::string> linked_;
 };
 
 /// Splits input into expressions at each `.` that ends one (followed by
