@@ -21,6 +21,9 @@ constexpr auto flush_limit = std::chrono::seconds(1);
 // The first byte of a TLS handshake record (a ClientHello). A rot frame
 // before the handshake starts with 0 (its length is under 4096).
 constexpr int tls_handshake_record = 0x16;
+// Pings never come more often than this, whatever the peers ask for; a peer
+// that pings far more often is cut off (connection.hpp max_pings_per_second).
+constexpr auto min_ping_interval = std::chrono::milliseconds(100);
 
 }  // namespace
 
@@ -180,7 +183,9 @@ void connection::on_secured(std::error_code ec) {
 void connection::start_handshake() {
     state_ = state::handshake;
     handshake_self self{node_.options.name, node_.incarnation, static_cast<std::uint32_t>(node_.options.max_frame_bytes),
-                        transport_.secured() ? flag_tls : 0};
+                        transport_.secured() ? flag_tls : 0,
+                        static_cast<std::uint32_t>(std::min<std::int64_t>(node_.options.dead_peer_timeout.count(),
+                                                                          UINT32_MAX))};
     try {
         if (dial_) {
             handshake_.emplace(handshake::dialer(std::move(self), dial_->options.name, dial_->cookie));
@@ -288,8 +293,14 @@ void connection::established() {
     nonce_registered_ = false;
     handshake_.reset();
     if (std::exchange(counted_in_handshakes_, false)) server_->handshake_ended();
+    // We ping often enough for the peer's dead-peer timeout too (a third of
+    // it), whatever our own heartbeat, but never more than a few times a second.
+    ping_interval_ = node_.options.heartbeat_interval;
+    if (peer_.dead_peer_ms > 0)
+        ping_interval_ = std::min(ping_interval_, std::chrono::milliseconds(peer_.dead_peer_ms / 3));
+    ping_interval_ = std::max(ping_interval_, min_ping_interval);
     last_read_ = std::chrono::steady_clock::now();
-    next_ping_ = last_read_ + node_.options.heartbeat_interval;
+    next_ping_ = last_read_ + ping_interval_;
     schedule_tick();
 }
 
@@ -400,7 +411,7 @@ void connection::on_tick() {
             send(encode_ping());
             sent_since_ping_.store(false, std::memory_order_relaxed);  // a ping is not traffic of ours
         }
-        next_ping_ = now + o.heartbeat_interval;
+        next_ping_ = now + ping_interval_;
     }
     schedule_tick();
 }

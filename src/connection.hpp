@@ -199,10 +199,11 @@ private:
     bool in_batch_ = false;
     std::chrono::steady_clock::time_point last_read_;   ///< the last byte heard from the peer
     std::chrono::steady_clock::time_point next_ping_;   ///< when a ping is due if nothing was sent
+    std::chrono::milliseconds ping_interval_{0};        ///< ours, or less for a peer that needs it
     std::chrono::steady_clock::time_point tick_at_;     ///< when the next tick comes
     std::chrono::steady_clock::time_point ping_window_;
     unsigned pings_in_window_ = 0;
-    static constexpr unsigned max_pings_per_second = 10;
+    static constexpr unsigned max_pings_per_second = 20;
 
     // Fixed once the handshake is done (before calls can start).
     peer_identity peer_;

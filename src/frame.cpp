@@ -77,6 +77,7 @@ binary encode_hello(const hello& h) {
     w.short_str(h.node);
     w.short_str(h.name);
     w.bytes(h.nonce.data(), h.nonce.size());
+    w.u32(h.dead_peer_ms);
     f.finish(handshake_max_frame);
     return out;
 }
@@ -92,6 +93,7 @@ binary encode_challenge(const challenge& c) {
     w.short_str(c.node);
     w.short_str(c.name);
     w.bytes(c.nonce.data(), c.nonce.size());
+    w.u32(c.dead_peer_ms);
     f.finish(handshake_max_frame);
     return out;
 }
@@ -201,7 +203,10 @@ hello decode_hello(std::span<const std::uint8_t> payload) {
     h.name = read_name(r, "connection name");
     // A version-1 hello ends here (it is read so that it can be refused with
     // the versions); one that offers version 2 must carry the nonce.
-    if (h.max_version >= 2) h.nonce = read_nonce(r);
+    if (h.max_version >= 2) {
+        h.nonce = read_nonce(r);
+        h.dead_peer_ms = r.u32();
+    }
     // Later versions may append fields; version 2 ignores what follows.
     return h;
 }
@@ -217,6 +222,7 @@ challenge decode_challenge(std::span<const std::uint8_t> payload) {
     c.node = read_name(r, "node name");
     c.name = read_name(r, "server name");
     c.nonce = read_nonce(r);
+    c.dead_peer_ms = r.u32();
     return c;
 }
 

@@ -87,6 +87,7 @@ struct hello {
     std::string node;  ///< the dialing node's name
     std::string name;  ///< the name the dialer goes by on this connection
     detail::nonce nonce{};  ///< the dialer's fresh random bytes
+    std::uint32_t dead_peer_ms = 0;  ///< after this long without a word the dialer declares us down (0: unsaid)
 };
 
 struct challenge {
@@ -97,6 +98,7 @@ struct challenge {
     std::string node;  ///< the accepting node's name
     std::string name;  ///< the accepting server's name
     detail::nonce nonce{};  ///< the acceptor's fresh random bytes
+    std::uint32_t dead_peer_ms = 0;  ///< after this long without a word the acceptor declares us down (0: unsaid)
 };
 
 /// A call or cast as it arrives: module and function are read; the arguments

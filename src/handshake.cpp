@@ -43,6 +43,7 @@ handshake handshake::dialer(handshake_self self, std::string name, std::string c
     m.node = h.self_.node;
     m.name = h.name_;
     m.nonce = h.own_nonce_;
+    m.dead_peer_ms = h.self_.dead_peer_ms;
     h.hello_frame_ = encode_hello(m);
     h.hello_ = payload_of(h.hello_frame_);
     return h;
@@ -104,7 +105,7 @@ handshake::step handshake::on_hello(std::span<const std::uint8_t> payload) {
                                 h.min_version, h.max_version, min_protocol_version, max_protocol_version),
                     true);
     if (h.name.empty()) return fail(errc::invalid_argument, "empty connection name", true);
-    peer_ = {h.node, h.incarnation, h.name, 0, clamp_frame(h.max_frame), version};
+    peer_ = {h.node, h.incarnation, h.name, 0, clamp_frame(h.max_frame), version, h.dead_peer_ms};
     peer_nonce_ = h.nonce;
     cookie_ = cookie_for_(h.name);
     peer_.key_id = key_id(cookie_);
@@ -118,6 +119,7 @@ handshake::step handshake::on_hello(std::span<const std::uint8_t> payload) {
     c.node = self_.node;
     c.name = name_;
     c.nonce = own_nonce_;
+    c.dead_peer_ms = self_.dead_peer_ms;
     binary frame = encode_challenge(c);
     challenge_ = payload_of(frame);
     stage_ = stage::proof;
@@ -141,7 +143,7 @@ handshake::step handshake::on_challenge(std::span<const std::uint8_t> payload) {
                                 min_protocol_version, max_protocol_version),
                     false);
     if (c.name.empty()) throw error(errc::protocol_error, "challenge with an empty server name");
-    peer_ = {c.node, c.incarnation, c.name, peer_.key_id, clamp_frame(c.max_frame), c.version};
+    peer_ = {c.node, c.incarnation, c.name, peer_.key_id, clamp_frame(c.max_frame), c.version, c.dead_peer_ms};
     peer_nonce_ = c.nonce;
     challenge_.assign(payload.begin(), payload.end());
     stage_ = stage::welcome;

@@ -35,6 +35,7 @@ struct handshake_self {
     std::uint64_t incarnation = 0;
     std::uint32_t max_frame = 0;
     std::uint32_t flags = 0;  ///< flag_tls when the connection runs in TLS
+    std::uint32_t dead_peer_ms = 0;  ///< our dead-peer timeout: the peer pings often enough for it
 };
 
 /// What the handshake learnt about the other side: claims until it reports
@@ -46,6 +47,7 @@ struct peer_identity {
     std::uint64_t key_id = 0;       ///< which secret it proved (auth.hpp key_id)
     std::size_t max_frame = 0;      ///< the largest frame it accepts
     std::uint16_t version = 0;      ///< the protocol version agreed
+    std::uint32_t dead_peer_ms = 0;  ///< it declares us down after this long without a word (0: unsaid)
 };
 
 class handshake {

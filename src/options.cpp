@@ -33,7 +33,7 @@ void check_options(const node_options& o) {
     in_range<std::int64_t>("call_timeout (ms)", o.call_timeout.count(), 1, max_timeout_ms);
     in_range<std::int64_t>("connect_timeout (ms)", o.connect_timeout.count(), 1, max_timeout_ms);
     in_range<std::int64_t>("stalled_frame_timeout (ms)", o.stalled_frame_timeout.count(), 1, max_timeout_ms);
-    in_range<std::int64_t>("heartbeat_interval (ms)", o.heartbeat_interval.count(), 1, max_timeout_ms);
+    in_range<std::int64_t>("heartbeat_interval (ms)", o.heartbeat_interval.count(), 100, max_timeout_ms);
     in_range<std::int64_t>("dead_peer_timeout (ms)", o.dead_peer_timeout.count(), o.heartbeat_interval.count() + 1,
                            max_timeout_ms);
     in_range<std::int64_t>("shutdown_grace (ms)", o.shutdown_grace.count(), 0, max_timeout_ms);

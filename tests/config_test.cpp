@@ -104,6 +104,7 @@ name = "cl"
 connections = 2
 jail = "callbacks"
 link = true
+server = "srv"
 cookie = "cl's secret"
 transport = "tls"
 [connect.tls]
@@ -122,6 +123,9 @@ connect_timeout_ms = 1500
 max_requests_per_connection = 16
 max_request_bytes_per_connection = 1048576
 stalled_frame_timeout_ms = 700
+heartbeat_interval_ms = 2000
+dead_peer_timeout_ms = 9000
+shutdown_grace_ms = 0
 
 [log]
 level = "debug"
@@ -136,6 +140,9 @@ level = "debug"
     CHECK(c.node.max_requests_per_connection == 16);
     CHECK(c.node.max_request_bytes_per_connection == 1048576);
     CHECK(c.node.stalled_frame_timeout == 700ms);
+    CHECK(c.node.heartbeat_interval == 2000ms);
+    CHECK(c.node.dead_peer_timeout == 9000ms);
+    CHECK(c.node.shutdown_grace == 0ms);
     CHECK(c.node.cookie == "node secret");
 
     REQUIRE(c.servers.size() == 2);
@@ -160,6 +167,9 @@ level = "debug"
     CHECK(c.servers[1].tls.require_peer_certificate);
     CHECK(c.servers[1].tls.check_node_name);
     CHECK(c.connects[0].options.cookie == "cl's secret");
+    CHECK(c.connects[0].options.server == "srv");
+    CHECK(c.connects[0].options.supervise);  // link = true keeps the pool up
+    CHECK_FALSE(c.connects[1].options.supervise);
     CHECK(c.connects[0].options.transport == transport::tls);
     CHECK(c.connects[0].options.tls.ca == "ca.pem");  // in-memory text: kept as written
     CHECK_FALSE(c.connects[0].options.tls.verify_peer);
@@ -594,6 +604,9 @@ tls = { ca = "pki/ca.pem" }
           "cfg.toml:2: server[0].tls: a TLS server needs tls.certificate and tls.private_key");
     CHECK(error_of("[[connect]]\ntransport = \"ssl\"\n") ==
           "cfg.toml:2: connect[0].transport: \"ssl\" is not one of tcp, tls");
+    CHECK(error_of("[limits]\nheartbeat_interval_ms = 5000\ndead_peer_timeout_ms = 5000\n") ==
+          "cfg.toml:3: limits.dead_peer_timeout_ms: dead_peer_timeout_ms (5000) must be more than "
+          "heartbeat_interval_ms (5000)");
 }
 
 #ifdef ROT_CONFIG_DIR

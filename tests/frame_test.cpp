@@ -103,6 +103,7 @@ hello sample_hello() {
     h.node = "nœud@hôte";
     h.name = "cl";
     h.nonce = counting_nonce(1);
+    h.dead_peer_ms = 45000;
     return h;
 }
 
@@ -115,6 +116,7 @@ challenge sample_challenge() {
     c.node = "node1";
     c.name = "srv";
     c.nonce = counting_nonce(100);
+    c.dead_peer_ms = 15000;
     return c;
 }
 
@@ -344,6 +346,7 @@ TEST_CASE("hello: round trip and exact layout") {
     CHECK(d.node == h.node);
     CHECK(d.name == h.name);
     CHECK(d.nonce == h.nonce);
+    CHECK(d.dead_peer_ms == h.dead_peer_ms);
 
     hello small;
     small.incarnation = 0x1122334455667788ull;
@@ -351,10 +354,12 @@ TEST_CASE("hello: round trip and exact layout") {
     small.node = "n";
     small.name = "cl";
     small.nonce = counting_nonce(0);
+    small.dead_peer_ms = 60000;
     CHECK(hex(encode_hello(small)) ==
-          "00 00 00 3d 01 52 4f 54 02 00 02 00 00 00 00 00 00 00 40 00 "
+          "00 00 00 41 01 52 4f 54 02 00 02 00 00 00 00 00 00 00 40 00 "
           "88 77 66 55 44 33 22 11 01 6e 02 63 6c "
-          "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f");
+          "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f "
+          "60 ea 00 00");
 
     // Version 2 ignores fields a later version may append.
     binary longer = p;
@@ -391,6 +396,7 @@ TEST_CASE("challenge: round trip and exact layout") {
     CHECK(d.node == c.node);
     CHECK(d.name == c.name);
     CHECK(d.nonce == c.nonce);
+    CHECK(d.dead_peer_ms == c.dead_peer_ms);
 
     challenge small;
     small.version = 2;
@@ -399,9 +405,16 @@ TEST_CASE("challenge: round trip and exact layout") {
     small.node = "a";
     small.name = "b";
     small.nonce = counting_nonce(0);
+    small.dead_peer_ms = 1000;
     CHECK(hex(encode_challenge(small)) ==
-          "00 00 00 37 09 02 00 00 00 00 00 00 10 00 00 02 00 00 00 00 00 00 00 01 61 01 62 "
-          "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f");
+          "00 00 00 3b 09 02 00 00 00 00 00 00 10 00 00 02 00 00 00 00 00 00 00 01 61 01 62 "
+          "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f "
+          "e8 03 00 00");
+}
+
+TEST_CASE("ping: the kind byte alone") {
+    CHECK(hex(encode_ping()) == "00 00 00 01 0b");
+    CHECK(payload_kind(payload_of(encode_ping())) == msg::ping);
 }
 
 TEST_CASE("proof and welcome: one MAC each, nothing else") {

@@ -65,7 +65,8 @@ void decode_all(std::span<const std::uint8_t> p) {
         check(again.min_version == h.min_version && again.max_version == h.max_version &&
                   again.flags == h.flags && again.max_frame == h.max_frame &&
                   again.incarnation == h.incarnation && again.node == h.node &&
-                  again.name == h.name && (h.max_version < 2 || again.nonce == h.nonce),
+                  again.name == h.name &&
+                  (h.max_version < 2 || (again.nonce == h.nonce && again.dead_peer_ms == h.dead_peer_ms)),
               "hello does not round-trip");
     });
     guarded([&] {
@@ -73,7 +74,7 @@ void decode_all(std::span<const std::uint8_t> p) {
         const challenge again = decode_challenge(payload_of(encode_challenge(c)));
         check(again.version == c.version && again.flags == c.flags && again.max_frame == c.max_frame &&
                   again.incarnation == c.incarnation && again.node == c.node && again.name == c.name &&
-                  again.nonce == c.nonce,
+                  again.nonce == c.nonce && again.dead_peer_ms == c.dead_peer_ms,
               "challenge does not round-trip");
     });
     guarded([&] {
