@@ -1,5 +1,7 @@
 // rotsh as users run it: over pipes, with -e, --serve and config files.
 
+#include <rot/async.hpp>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -225,6 +227,60 @@ link = true
     const auto said = served.read_all();
     CHECK(said.find("rotsh: hub is down") != std::string::npos);
     CHECK(said.find("rotsh: hub is up") != std::string::npos);
+}
+
+TEST_CASE("--serve: SIGTERM with 1,000 queued calls ends within the grace period; a second signal at once") {
+    scratch s;
+    const auto cfg = [&](int grace_ms) {
+        return s.file(fmt::format("grace{}.toml", grace_ms), fmt::format(R"(
+[node]
+name = "busy"
+cookie = "{}"
+handler_threads = 2
+[[server]]
+name = "srv"
+ip = "127.0.0.1"
+port = 0
+[modules]
+load = ["{}"]
+[limits]
+shutdown_grace_ms = {}
+)", test_cookie, ROT_MATH_MODULE, grace_ms));
+    };
+    // The served node's port, asked of it over a connection it dials to us.
+    node us(test_node("us"));
+    const auto hub = us.start_server(test_server("hub")).port;
+    const auto with_hub = [&](const std::string& file) {
+        std::ofstream(file, std::ios::app) << fmt::format("[[connect]]\nport = {}\nname = \"busy\"\nconnections = 1\n", hub);
+        return file;
+    };
+    {
+        child_process served({ROTSH, "--config", with_hub(cfg(1000)), "--serve"}, true);
+        REQUIRE(eventually([&] { return us.connected("busy") == 1; }, 10s));
+        std::atomic<int> ended{0};
+        for (int i = 0; i < 1000; ++i)
+            async_call(us, "busy", {"math", "sleep_ms", {100}}, 60s, [&](std::error_code, term) { ++ended; });
+        REQUIRE(eventually([&] { return us.connections()[0].calls_pending == 1000; }));
+        served.signal(SIGTERM);
+        const auto signalled = std::chrono::steady_clock::now();
+        REQUIRE(served.wait_exit(5s));
+        CHECK(std::chrono::steady_clock::now() - signalled < 2s);  // grace 1 s, and a second
+        CHECK(served.exit_code() == 0);
+        CHECK(eventually([&] { return ended == 1000; }));  // every call ended, none hangs
+    }
+    {
+        // A handler that outlives any grace: the second signal does not wait for it.
+        child_process served({ROTSH, "--config", with_hub(cfg(20000)), "--serve"}, true);
+        REQUIRE(eventually([&] { return us.connected("busy") == 1; }, 10s));
+        async_call(us, "busy", {"math", "sleep_ms", {30000}}, 60s, [](std::error_code, term) {});
+        REQUIRE(eventually([&] { return us.connections()[0].calls_pending == 1; }));
+        served.signal(SIGTERM);
+        CHECK_FALSE(served.wait_exit(300ms));  // waiting for the handler, within its grace
+        served.signal(SIGINT);
+        const auto again = std::chrono::steady_clock::now();
+        REQUIRE(served.wait_exit(5s));
+        CHECK(std::chrono::steady_clock::now() - again < 1s);
+    }
 }
 
 TEST_CASE("config errors name the file, line and key; rotsh exits 2 without starting") {
