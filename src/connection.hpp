@@ -227,6 +227,8 @@ private:
     bool writing_ = false;       ///< a write is in flight (or posted)
     bool write_closed_ = false;  ///< no frame is queued after the goodbye
 
+    queue_slot queue_slot_;  ///< its requests waiting for the pool (handler_queue's lock)
+    friend class handler_queue;
     std::atomic<std::size_t> running_requests_{0};
     std::atomic<std::size_t> running_bytes_{0};  ///< argument copies held by running_requests_
 

@@ -3,6 +3,7 @@
 #include <asio/post.hpp>
 
 #include <algorithm>
+#include <optional>
 
 #include "connection.hpp"
 
@@ -14,16 +15,15 @@ void handler_queue::post_runners(std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) asio::post(pool_, [this] { run_one(); });
 }
 
-void handler_queue::push(const std::shared_ptr<connection>& c, request_job job) {
+void handler_queue::push(const std::shared_ptr<connection>& c, request_job&& job) {
     {
         std::lock_guard lock(mutex_);
-        entry& e = entries_[c.get()];
-        if (!e.conn) e.conn = c;
-        e.jobs.push_back(std::move(job));
+        queue_slot& q = c->queue_slot_;
+        q.jobs.push(std::move(job));
         ++waiting_;
-        if (!e.listed && !e.blocked) {
-            ready_.push_back(c.get());
-            e.listed = true;
+        if (!q.listed && !q.blocked) {
+            ready_.push_back(c);
+            q.listed = true;
         }
     }
     post_runners(1);
@@ -33,29 +33,32 @@ void handler_queue::resume(const std::shared_ptr<connection>& c) {
     std::size_t n = 0;
     {
         std::lock_guard lock(mutex_);
-        const auto it = entries_.find(c.get());
-        if (it == entries_.end() || !it->second.blocked) return;
-        it->second.blocked = false;
-        if (!it->second.listed) {
-            ready_.push_back(c.get());
-            it->second.listed = true;
+        queue_slot& q = c->queue_slot_;
+        if (!q.blocked) return;
+        q.blocked = false;
+        if (!q.listed && !q.jobs.empty()) {
+            ready_.push_back(c);
+            q.listed = true;
         }
-        n = it->second.jobs.size();
+        n = q.jobs.size();
     }
     post_runners(n);
 }
 
-std::vector<request_job> handler_queue::drop(const connection& c) {
-    std::vector<request_job> out;
-    std::shared_ptr<connection> last;  // released after the lock
+std::vector<request_job> handler_queue::drop(connection& c) {
+    std::vector<std::shared_ptr<connection>> unlisted;  // released after the lock
     std::lock_guard lock(mutex_);
-    const auto it = entries_.find(&c);
-    if (it == entries_.end()) return out;
-    out.assign(std::make_move_iterator(it->second.jobs.begin()), std::make_move_iterator(it->second.jobs.end()));
+    queue_slot& q = c.queue_slot_;
+    std::vector<request_job> out = q.jobs.take_all();
     waiting_ -= out.size();
-    last = std::move(it->second.conn);
-    entries_.erase(it);
-    std::erase(ready_, &c);
+    if (q.listed) {
+        const auto it = std::find_if(ready_.begin(), ready_.end(), [&](const auto& r) { return r.get() == &c; });
+        if (it != ready_.end()) {
+            unlisted.push_back(std::move(*it));
+            ready_.erase(it);
+        }
+        q.listed = false;
+    }
     return out;
 }
 
@@ -66,35 +69,32 @@ std::size_t handler_queue::waiting() const {
 
 void handler_queue::run_one() {
     std::shared_ptr<connection> conn;
-    request_job job;
+    std::optional<request_job> job;
     {
         std::lock_guard lock(mutex_);
-        while (!ready_.empty() && !conn) {
-            const connection* key = ready_.front();
+        while (!ready_.empty()) {
+            std::shared_ptr<connection> c = std::move(ready_.front());
             ready_.pop_front();
-            const auto it = entries_.find(key);
-            if (it == entries_.end()) continue;
-            entry& e = it->second;
-            e.listed = false;
+            queue_slot& q = c->queue_slot_;
+            q.listed = false;
+            if (q.jobs.empty()) continue;
             // A reply counts against the write limit: while the peer leaves
             // more than that unread, its requests wait (not its handlers' threads).
-            if (e.conn->over_write_limit() && !e.conn->closing()) {
-                e.blocked = true;
+            if (c->over_write_limit() && !c->closing()) {
+                q.blocked = true;
                 continue;
             }
-            job = std::move(e.jobs.front());
-            e.jobs.pop_front();
+            job.emplace(q.jobs.pop());
             --waiting_;
-            conn = e.conn;
-            if (!e.jobs.empty()) {
-                ready_.push_back(key);  // to the back: the others come first
-                e.listed = true;
-            } else {
-                entries_.erase(it);
+            if (!q.jobs.empty()) {
+                ready_.push_back(c);  // to the back: the others come first
+                q.listed = true;
             }
+            conn = std::move(c);
+            break;
         }
     }
-    if (conn) conn->run_job(job);
+    if (conn) conn->run_job(*job);
 }
 
 }  // namespace rot::detail

@@ -13,7 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "registry.hpp"
@@ -31,35 +30,67 @@ struct request_job {
     binary args;
 };
 
+/// A FIFO of requests that keeps its storage: a connection's queue fills
+/// and empties all the time, and should not allocate each time.
+class request_fifo {
+public:
+    [[nodiscard]] bool empty() const noexcept { return head_ == items_.size(); }
+    [[nodiscard]] std::size_t size() const noexcept { return items_.size() - head_; }
+    void push(request_job&& job) { items_.push_back(std::move(job)); }
+    request_job pop() {
+        request_job job = std::move(items_[head_++]);
+        if (head_ == items_.size()) {
+            items_.clear();
+            head_ = 0;
+        } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+            items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+        return job;
+    }
+    std::vector<request_job> take_all() {
+        std::vector<request_job> out(std::make_move_iterator(items_.begin() + static_cast<std::ptrdiff_t>(head_)),
+                                     std::make_move_iterator(items_.end()));
+        items_.clear();
+        head_ = 0;
+        return out;
+    }
+
+private:
+    std::vector<request_job> items_;
+    std::size_t head_ = 0;
+};
+
+/// A connection's place in the queue: kept in the connection, touched only
+/// under the queue's lock.
+struct queue_slot {
+    request_fifo jobs;
+    bool listed = false;   ///< in the ready list
+    bool blocked = false;  ///< over its write limit: waits for resume()
+};
+
 class handler_queue {
 public:
     /// `pool` runs the requests; it may be constructed after this queue.
     explicit handler_queue(asio::thread_pool& pool) : pool_(pool) {}
 
     /// Queues a request of `c` (any thread).
-    void push(const std::shared_ptr<connection>& c, request_job job);
+    void push(const std::shared_ptr<connection>& c, request_job&& job);
     /// `c` may run requests again (its write queue drained).
     void resume(const std::shared_ptr<connection>& c);
     /// `c` closed: its waiting requests, taken out, for it to account for.
-    [[nodiscard]] std::vector<request_job> drop(const connection& c);
+    [[nodiscard]] std::vector<request_job> drop(connection& c);
     /// Requests waiting, over all connections (introspection).
     [[nodiscard]] std::size_t waiting() const;
 
 private:
-    struct entry {
-        std::shared_ptr<connection> conn;
-        std::deque<request_job> jobs;
-        bool listed = false;   ///< in ready_
-        bool blocked = false;  ///< over its write limit: waits for resume()
-    };
     /// Runs the next request in round-robin order, if there is one.
     void run_one();
     void post_runners(std::size_t n);
 
     asio::thread_pool& pool_;
     mutable std::mutex mutex_;
-    std::unordered_map<const connection*, entry> entries_;
-    std::deque<const connection*> ready_;
+    std::deque<std::shared_ptr<connection>> ready_;  ///< connections with requests to run, in turn
     std::size_t waiting_ = 0;
 };
 
