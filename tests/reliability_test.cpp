@@ -138,9 +138,7 @@ public:
         accepting_ = std::thread([this] { accept_loop(); });
     }
     ~proxy() {
-        stop_ = true;
-        std::error_code ignored;
-        acceptor_.close(ignored);
+        stop_ = true;  // every loop polls it: the threads end, then the sockets close
         if (accepting_.joinable()) accepting_.join();
         for (auto& t : pumps_) t.join();
     }
