@@ -803,6 +803,10 @@ connection_info connection::info() const {
     i.jail = jail_;
     i.transport = transport_.kind();
     i.bytes_queued = queued_bytes_.load(std::memory_order_relaxed);
+    {
+        std::lock_guard lock(write_mutex_);
+        i.bytes_unsent = out_.size() - out_skip_;
+    }
     i.requests_running = running_requests_.load(std::memory_order_relaxed);
     i.request_bytes = running_bytes_.load(std::memory_order_relaxed);
     i.calls_pending = calls_.size();

@@ -218,7 +218,7 @@ private:
     /// Something was queued for the peer since the last ping was due (any thread).
     std::atomic<bool> sent_since_ping_{false};
 
-    std::mutex write_mutex_;
+    mutable std::mutex write_mutex_;
     binary out_;          ///< frames not yet handed to a write
     binary writing_buf_;  ///< strand only: the write in flight
     std::size_t out_skip_ = 0;  ///< bytes at the front of out_ that finish a frame partly written

@@ -153,6 +153,7 @@ struct connection_info {
     rot::transport transport = rot::transport::tcp;
     std::size_t calls_pending = 0;///< Our calls waiting for a reply on it.
     std::size_t bytes_queued = 0; ///< Bytes written to it that the peer has not taken yet.
+    std::size_t bytes_unsent = 0; ///< Of those, the ones no write has taken yet (calls among them end not_sent if it dies).
     std::size_t requests_running = 0; ///< Calls and casts from the peer not yet finished.
     std::size_t request_bytes = 0;    ///< Argument bytes those requests hold.
 };
