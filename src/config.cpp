@@ -299,8 +299,9 @@ class checker {
         if (!array)
             fail(n->source(), s.key("load"),
                  fmt::format("expected an array of strings, got {}", bare_type(n->type())));
-        // A relative path means "next to this file" only when there is such a
-        // file to be next to; parse_config of an in-memory text keeps it as is.
+        // A relative path means "next to this file" when such a file is
+        // there; otherwise it stays relative, for node::load_module to look
+        // for (the working directory, ROT_MODULE_PATH, beside the program).
         std::size_t i = 0;
         for (const toml::node& e : *array) {
             const auto key = fmt::format("{}[{}]", s.key("load"), i++);
@@ -309,7 +310,9 @@ class checker {
                      fmt::format("expected a string, got {}", bare_type(e.type())));
             const fs::path p(e.as_string()->get());
             if (p.empty()) fail(e.source(), key, "must not be empty");
-            modules.push_back(anchored(p));
+            std::error_code ec;
+            const fs::path beside = anchored(p);
+            modules.push_back(fs::exists(beside, ec) ? beside : p);
         }
     }
 

@@ -512,6 +512,9 @@ result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&
                                              std::optional<std::chrono::milliseconds> timeout) {
     if (auto full = check_queue(); !full) return full.error();
     const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    if (current_log_level() <= log_level::debug)
+        log(log_level::debug, node_.options.name, "call #{} to {}: {}:{}/{}", id, peer_.name, request.module,
+            request.function, request.args.size());
     bool arm = false;
     bool post = false;
     {

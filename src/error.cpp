@@ -29,6 +29,7 @@ public:
             case errc::auth_failed: return "authentication failed";
             case errc::tls_failed: return "TLS failed";
             case errc::not_sent: return "not sent";
+            case errc::bind_failed: return "bind failed";
         }
         return "unknown rot error " + std::to_string(code);
     }
@@ -41,7 +42,9 @@ const std::error_category& category() noexcept {
 }
 
 error::error(failure f)
-    : std::system_error(f.code, f.message), message_(std::move(f.message)) {}
+    : std::system_error(f.code, f.message),
+      message_(std::move(f.message)),
+      what_(message_.empty() ? code().message() : message_) {}
 
 error::error(errc code, const std::string& message) : error(failure{make_error_code(code), message}) {}
 

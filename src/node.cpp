@@ -3,14 +3,19 @@
 
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <cstdlib>
 #include <future>
 #include <iostream>
 #include <random>
 
+#include <csignal>
 #include <sys/socket.h>
 
 #include "connection.hpp"
@@ -122,8 +127,12 @@ result<void> node_impl::attach(const std::shared_ptr<connection>& c, const std::
             replaced->connections.size());
     for (auto& old : replaced->connections) old->close(to_errc(restarted.code), restarted.message, true);
     for (const auto& gone : replaced->names) peer_down(gone, restarted);
-    log(log_level::debug, options.name, "connected: {}", r.describe(name));
-    if (replaced->first) peer_up(name);
+    if (replaced->first) {
+        log(log_level::info, options.name, "{} is up: {} at {}", name, r.describe(name), c->info().remote_address);
+        peer_up(name);
+    } else {
+        log(log_level::debug, options.name, "another connection to {} ({})", name, c->info().remote_address);
+    }
     return {};
 }
 
@@ -132,6 +141,7 @@ void node_impl::detach(const connection& c, const failure& reason) {
 }
 
 void node_impl::peer_down(const std::string& name, const failure& reason) {
+    log(log_level::info, options.name, "{} is down: {}", name, reason.message);
     std::function<void(const std::string&, const failure&)> f;
     {
         std::lock_guard lock(peer_down_mutex_);
@@ -187,7 +197,10 @@ server_info node_impl::start_server(server_options o) {
     auto s = std::make_shared<server>(*this, std::move(o));
     s->start();
     servers_.emplace(s->name(), s);
-    return s->info();
+    auto info = s->info();
+    log(log_level::info, options.name, "server {} listening on {}:{} ({}{})", info.name, info.ip, info.port,
+        info.transport == rot::transport::tls ? "tls" : "tcp", info.jail.empty() ? "" : ", jail " + info.jail);
+    return info;
 }
 
 bool node_impl::stop_server(std::string_view name) {
@@ -200,6 +213,7 @@ bool node_impl::stop_server(std::string_view name) {
         servers_.erase(it);
     }
     s->stop();
+    log(log_level::info, options.name, "server {} stopped", name);
     return true;
 }
 
@@ -360,6 +374,7 @@ bool node_impl::disconnect(std::string_view peer, const std::string& why) {
         });
     }
     const auto conns = peers.of(peer);
+    if (!conns.empty()) log(log_level::info, options.name, "disconnecting from {}", peer);
     for (const auto& c : conns) c->close(errc::disconnected, why, true);
     return !conns.empty();
 }
@@ -402,6 +417,7 @@ void node_impl::stop() {
         // No connection attaches after this.
         peers.close();
         stopped_.store(true, std::memory_order_release);
+        wake_waiters();
         log(log_level::info, options.name, "stopping");
         std::map<std::string, std::shared_ptr<server>, std::less<>> servers;
         {
@@ -433,6 +449,19 @@ void node_impl::stop() {
         log(log_level::warning, options.name, "{} handlers still running after the shutdown grace of {} ms",
             handlers_running_.load(), options.shutdown_grace.count());
     live_cv_.wait_for(lock, std::chrono::seconds(2), [this] { return live_ == 0; });
+}
+
+void node_impl::wait_stopped() {
+    std::unique_lock lock(stop_wait_mutex_);
+    stop_wait_cv_.wait(lock, [this] { return woken_ || stopped(); });
+}
+
+void node_impl::wake_waiters() {
+    {
+        std::lock_guard lock(stop_wait_mutex_);
+        woken_ = true;
+    }
+    stop_wait_cv_.notify_all();
 }
 
 bool node_impl::on_own_thread() {
@@ -594,6 +623,45 @@ result<term> node::try_call(std::string_view peer, const mfa& request, std::chro
     }
 }
 
+std::vector<result<term>> node::multicall(const std::vector<std::string>& peers, const mfa& request) {
+    return multicall(peers, request, impl_->options.call_timeout);
+}
+
+std::vector<result<term>> node::multicall(const std::vector<std::string>& peers, const mfa& request,
+                                          std::chrono::milliseconds timeout) {
+    if (impl_->io.get_executor().running_in_this_thread())
+        throw error(errc::invalid_argument, "multicall cannot wait on the node's own I/O threads");
+    // Every call ends (by its timeout at the latest): wait for the last one.
+    struct gather {
+        std::mutex mutex;
+        std::condition_variable done;
+        std::vector<std::optional<result<term>>> results;
+        std::size_t left;
+    };
+    auto g = std::make_shared<gather>();
+    g->results.resize(peers.size());
+    g->left = peers.size();
+    struct one final : detail::completion {
+        std::shared_ptr<gather> g;
+        std::size_t slot;
+        one(std::shared_ptr<gather> g, std::size_t slot) : g(std::move(g)), slot(slot) {}
+        void complete(std::error_code ec, term value) override {
+            std::lock_guard lock(g->mutex);
+            if (ec) g->results[slot].emplace(failure{ec, value.is_string() ? value.as_string() : ec.message()});
+            else g->results[slot].emplace(std::move(value));
+            if (--g->left == 0) g->done.notify_all();
+        }
+    };
+    for (std::size_t i = 0; i < peers.size(); ++i)
+        async_call_erased(peers[i], request, timeout, std::make_unique<one>(g, i));
+    std::unique_lock lock(g->mutex);
+    g->done.wait(lock, [&] { return g->left == 0; });
+    std::vector<result<term>> out;
+    out.reserve(peers.size());
+    for (auto& r : g->results) out.push_back(std::move(*r));
+    return out;
+}
+
 void node::cast(std::string_view peer, const mfa& request) { try_cast(peer, request).value(); }
 
 result<void> node::try_cast(std::string_view peer, const mfa& request) noexcept {
@@ -627,7 +695,51 @@ void node::async_call_erased(std::string_view peer, const mfa& request, std::chr
     }
 }
 
+std::string_view version() noexcept { return ROT_VERSION; }
+int protocol_version() noexcept { return detail::max_protocol_version; }
+
 void node::stop() { impl_->stop(); }
+
+int node::wait() {
+    if (impl_->on_own_thread())
+        throw error(errc::invalid_argument, "node::wait() cannot wait on the node's own threads");
+    // The signal handler state outlives this call: a completion may still be queued.
+    struct signal_state {
+        explicit signal_state(asio::io_context& io) : signals(io, SIGINT, SIGTERM) {}
+        asio::signal_set signals;
+        std::atomic<int> first{0};
+    };
+    auto st = std::make_shared<signal_state>(impl_->io);
+    auto* impl = impl_.get();
+    st->signals.async_wait([st, impl](std::error_code ec, int sig) {
+        if (ec) return;
+        st->first = sig;
+        // A second signal while stopping ends the process at once.
+        st->signals.async_wait([](std::error_code ec2, int sig2) {
+            if (ec2) return;
+            std::fflush(nullptr);
+            std::_Exit(128 + sig2);
+        });
+        impl->wake_waiters();
+    });
+    // A program may block the signals (so that no other thread takes them):
+    // this thread takes them while it waits.
+    sigset_t ours, before;
+    sigemptyset(&ours);
+    sigaddset(&ours, SIGINT);
+    sigaddset(&ours, SIGTERM);
+    ::pthread_sigmask(SIG_UNBLOCK, &ours, &before);
+    impl_->wait_stopped();
+    const int sig = st->first.load();
+    if (sig != 0) detail::log(detail::log_level::info, name(), "{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    impl_->stop();
+    asio::post(impl_->io, [st] {
+        std::error_code e;
+        st->signals.cancel(e);
+    });
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    return sig;
+}
 
 result<std::vector<std::string>> node::load_module(const std::filesystem::path& path) {
     return impl_->load_module(path);

@@ -66,6 +66,10 @@ public:
     peer_table peers;
 
     [[nodiscard]] bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
+    /// Blocks until stop() has begun.
+    void wait_stopped();
+    /// Wakes wait_stopped() (a signal came).
+    void wake_waiters();
 
     /// Adds an authenticated connection to its name's pool, closing what a
     /// newer run of the peer replaces; the failure is the refusal (name_conflict, stopped).
@@ -132,6 +136,9 @@ private:
                                                  std::string_view where);
 
     std::atomic<bool> stopped_{false};
+    std::mutex stop_wait_mutex_;
+    std::condition_variable stop_wait_cv_;
+    bool woken_ = false;
     asio::executor_work_guard<asio::io_context::executor_type> work_;
     std::vector<std::thread> io_threads_;
 

@@ -4,6 +4,9 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <string_view>
+
 #include "node_impl.hpp"
 
 namespace rot {
@@ -19,11 +22,52 @@ module_builder plugin::module(std::string_view name) {
 
 namespace detail {
 
-result<std::vector<std::string>> node_impl::load_module(const std::filesystem::path& path) {
+namespace {
+
+/// Where a relative module path is looked for when the working directory
+/// does not have it: ROT_MODULE_PATH's directories, then the program's own
+/// directory and its ../lib/rot (where rotsh and its modules are installed).
+std::vector<std::filesystem::path> module_dirs() {
+    std::vector<std::filesystem::path> dirs;
+    if (const char* env = std::getenv("ROT_MODULE_PATH")) {
+        std::string_view rest(env);
+        while (!rest.empty()) {
+            const auto colon = rest.find(':');
+            if (const auto dir = rest.substr(0, colon); !dir.empty()) dirs.emplace_back(dir);
+            rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+        }
+    }
+    std::error_code ec;
+    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        dirs.push_back(exe.parent_path());
+        dirs.push_back(exe.parent_path().parent_path() / "lib" / "rot");
+    }
+    return dirs;
+}
+
+std::filesystem::path find_module(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (path.is_absolute() || std::filesystem::exists(path, ec)) return path;
+    for (const auto& dir : module_dirs())
+        if (std::filesystem::exists(dir / path, ec)) return dir / path;
+    return path;
+}
+
+}  // namespace
+
+result<std::vector<std::string>> node_impl::load_module(const std::filesystem::path& asked) {
     const auto fail = [&](errc code, std::string_view why) -> result<std::vector<std::string>> {
-        return failure{make_error_code(code), fmt::format("cannot load module {}: {}", path.string(), why)};
+        return failure{make_error_code(code), fmt::format("cannot load module {}: {}", asked.string(), why)};
     };
-    if (!std::filesystem::exists(path)) return fail(errc::invalid_argument, "no such file");
+    const auto path = find_module(asked);
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+        if (asked.is_absolute()) return fail(errc::invalid_argument, "no such file");
+        std::string where = "the working directory";
+        for (const auto& dir : module_dirs()) where += ", " + dir.string();
+        return fail(errc::invalid_argument, fmt::format("no such file in {}", where));
+    }
     // Plugins stay loaded for the life of the process: their code backs
     // functions that calls in flight may still be running.
     void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);

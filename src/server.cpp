@@ -28,7 +28,7 @@ void server::start() {
     if (ec) throw error(errc::invalid_argument, fmt::format("bad ip address \"{}\": {}", options_.ip, ec.message()));
     const asio::ip::tcp::endpoint ep(address, options_.port);
     const auto fail = [&](std::string_view step) {
-        throw error(errc::connect_failed, fmt::format("server {} cannot {} {}:{}: {}", options_.name, step,
+        throw error(errc::bind_failed, fmt::format("server {} cannot {} {}:{}: {}", options_.name, step,
                                                       options_.ip, options_.port, ec.message()));
     };
     acceptor_.open(ep.protocol(), ec);

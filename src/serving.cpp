@@ -14,6 +14,9 @@ namespace rot::detail {
 void connection::on_request(std::span<const std::uint8_t> payload) {
     const request_view r = decode_request(payload);
     auto target = resolve(r);
+    if (current_log_level() <= log_level::debug)
+        log(log_level::debug, node_.options.name, "{} #{} from {}: {}:{}/{}{}", r.id ? "call" : "cast", r.id,
+            peer_name(), r.module, r.function, r.arity, target ? "" : " (" + target.error().message + ")");
     if (!target) {
         if (r.id) send_error(r.id, to_errc(target.code()), target.error().message);
         else log(log_level::info, node_.options.name, "cast dropped: {}", target.error().message);

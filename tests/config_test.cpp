@@ -545,18 +545,23 @@ TEST_CASE("load_config reads a file and names it in messages") {
     }
 }
 
-TEST_CASE("relative module paths are relative to the config file's directory") {
+TEST_CASE("relative module paths: next to the config file when there, else left for load_module to find") {
     const temp_dir dir;
     fs::create_directory(dir.path / "etc");
+    fs::create_directory(dir.path / "lib");
+    dir.write("etc/math.so", "");
+    dir.write("lib/ets.so", "");
     const auto file = dir.write("etc/node.toml", R"(
 [modules]
-load = ["math.so", "../lib/ets.so", "/abs/olute.so"]
+load = ["math.so", "../lib/ets.so", "/abs/olute.so", "rot_math.so"]
 )");
+    // rot_math.so is not next to the file: node::load_module looks for it
+    // (working directory, ROT_MODULE_PATH, beside the program).
     CHECK(load_config(file).modules == std::vector<fs::path>{dir.path / "etc" / "math.so",
                                                              dir.path / "etc" / "../lib/ets.so",
-                                                             "/abs/olute.so"});
+                                                             "/abs/olute.so", "rot_math.so"});
 
-    // parse_config anchors them the same way when its source's directory exists...
+    // parse_config anchors them the same way when its source's directory has them...
     const auto text = "[modules]\nload = [\"math.so\"]\n";
     CHECK(parse_config(text, dir.path / "etc" / "virtual.toml").modules ==
           std::vector<fs::path>{dir.path / "etc" / "math.so"});

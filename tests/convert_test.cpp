@@ -130,13 +130,16 @@ TEST_CASE("convert: bool") {
     CHECK(badarg<bool>(term("true")) == "expected boolean, got string \"true\"");
 }
 
-TEST_CASE("convert: std::string and std::string_view take strings and binaries") {
+TEST_CASE("convert: std::string and std::string_view take strings, atoms and binaries") {
     CHECK(rot::to_term(std::string("héllo")) == term("héllo"));
     CHECK(rot::to_term(std::string("héllo")).is_string());
     CHECK(rot::from_term<std::string>(term("héllo")) == "héllo");
     CHECK(rot::from_term<std::string>(term(binary{'a', 0, 0xFF})) == std::string("a\0\xff", 3));
     CHECK(round_trip(std::string()) == "");
-    CHECK(badarg<std::string>(term(atom("abc"))) == "expected string, got atom abc");
+    // An Erlang user writes greet(world) as often as greet("world").
+    CHECK(rot::from_term<std::string>(term(atom("abc"))) == "abc");
+    CHECK(rot::from_term<std::string_view>(term(atom("abc"))) == "abc");
+    CHECK(badarg<std::string>(term(1)) == "expected string, got integer 1");
     CHECK(badarg<std::string>(rot::list(97, 98)) == "expected string, got list [97,98]");
     // Not UTF-8: a std::string holding bytes cannot become a string term.
     CHECK_THROWS_AS((void)rot::to_term(std::string("\xff")), std::invalid_argument);
@@ -200,7 +203,9 @@ TEST_CASE("convert: maps") {
     CHECK(rot::from_term<std::map<atom, int>>(rot::parse_term("#{x => 1}")) == std::map<atom, int>{{atom("x"), 1}});
 
     CHECK(badarg<std::map<std::string, int>>(rot::list()) == "expected map, got list []");
-    CHECK(badarg<std::map<std::string, int>>(rot::parse_term("#{a => 1}")) == "expected string, got atom a");
+    CHECK(rot::from_term<std::map<std::string, int>>(rot::parse_term("#{a => 1}")) ==
+          std::map<std::string, int>{{"a", 1}});
+    CHECK(badarg<std::map<std::string, int>>(rot::parse_term("#{1 => 1}")) == "expected string, got integer 1");
     CHECK(badarg<std::map<std::string, int>>(rot::parse_term("#{\"a\" => x}")) == "expected integer, got atom x");
 }
 

@@ -2,6 +2,8 @@
 
 #include <rot/rot.hpp>
 
+#include <csignal>
+
 #include "child_process.hpp"
 #include "support.hpp"
 
@@ -39,4 +41,15 @@ TEST_CASE("two nodes in two processes call each other both ways") {
     const auto r = node2.try_call("srv", {"rot", "node", {}}, 1s);
     REQUIRE_FALSE(r);
     CHECK(code_of(r.error()) == errc::not_connected);
+}
+
+TEST_CASE("node::wait() returns the signal that stopped the node") {
+    for (const int sig : {SIGTERM, SIGINT}) {
+        child_process waiter({ROT_TEST_PEER, "wait"});
+        REQUIRE(waiter.read_line() == "ready");
+        waiter.signal(sig);
+        CHECK(waiter.read_line() == fmt::format("wait returned {}", sig));
+        REQUIRE(waiter.wait_exit(10s));
+        CHECK(waiter.exit_code() == 0);
+    }
 }

@@ -109,13 +109,24 @@ TEST_CASE("remote failures are typed and carry the remote message") {
     CHECK(code_of(r.error()) == errc::exception);
     CHECK(r.error().message == "exception in math:fail/0: boom");
 
-    // The throwing form throws rot::error with the same code and message.
+    // The throwing form throws rot::error with the same code and message,
+    // which what() says once.
     try {
         (void)t.n2.call("srv", {"math", "fail", {}}, 2s);
         FAIL("no exception");
     } catch (const rot::error& e) {
         CHECK(e.code() == errc::exception);
         CHECK(e.message() == "exception in math:fail/0: boom");
+        CHECK(std::string(e.what()) == "exception in math:fail/0: boom");
+    }
+    // So does asio::use_future's future.
+    auto future = async_call(t.n2, "srv", {"shop", "nope", {1}}, 2s, asio::use_future);
+    try {
+        (void)future.get();
+        FAIL("no exception");
+    } catch (const rot::error& e) {
+        CHECK(e.code() == errc::undef);
+        CHECK(std::string(e.what()) == "undefined function shop:nope/1");
     }
     // And the server is still there.
     CHECK(t.n2.call<int>("srv", {"math", "add", {2, 3}}) == 5);
@@ -338,7 +349,8 @@ TEST_CASE("servers: names are unique; several per node") {
         t.n1.start_server(clash);
         FAIL("bound twice");
     } catch (const rot::error& e) {
-        CHECK(e.code() == errc::connect_failed);
+        CHECK(e.code() == errc::bind_failed);
+        CHECK(std::string(e.what()).find("Address already in use") != std::string::npos);
     }
 }
 
@@ -435,6 +447,10 @@ TEST_CASE("the default node and the free functions") {
     const auto srv = rot::start_server(test_server("srv"));
     CHECK(rot::connect("127.0.0.1", {.name = "me", .port = srv.port}, 1) == "srv");
     CHECK(rot::call<int>("srv", {"math", "add", {1, 2}}, 200ms) == 3);
+    CHECK(rot::try_call("srv", {"math", "add", {1, 2}}).value() == term(3));
+    CHECK(code_of(rot::try_call("srv", {"math", "nope", {}}).error()) == errc::undef);
+    CHECK(rot::try_cast("srv", {"math", "add", {1, 2}}));
+    CHECK(code_of(rot::try_cast("nobody", {"math", "add", {1, 2}}).error()) == errc::not_connected);
     CHECK(rot::connected() == std::vector<std::string>{"me", "srv"});
     CHECK(rot::connected("srv") == 1);
     CHECK(rot::disconnect("srv"));
@@ -568,4 +584,56 @@ TEST_CASE("oversized asynchronous calls fail cleanly, also while deadlines fire 
     deadlines.join();
     REQUIRE(eventually([&] { return too_large == 300; }, 10s));
     CHECK(n2.call<int>("srv", {"m", "slow", {0}}, 5s) == 1);
+}
+
+TEST_CASE("multicall asks every peer at once and answers in the order given") {
+    node_options o = test_node("hub");
+    node hub(o);
+    // Each server's handler waits until both have started: a multicall that
+    // called one peer after the other would time out.
+    std::atomic<int> started{0};
+    const auto rendezvous = [&started] {
+        ++started;
+        return eventually([&] { return started >= 2; }, 5s) ? atom("met") : atom("alone");
+    };
+    node a(test_node("a")), b(test_node("b"));
+    a.module("m").def("meet", rendezvous);
+    b.module("m").def("meet", rendezvous);
+    hub.connect("127.0.0.1", {.name = "hub", .port = a.start_server(test_server("a")).port}, 1);
+    hub.connect("127.0.0.1", {.name = "hub", .port = b.start_server(test_server("b")).port}, 1);
+    const auto r = hub.multicall({"a", "nobody", "b"}, {"m", "meet", {}}, 3s);
+    REQUIRE(r.size() == 3);
+    CHECK(r[0].value() == term(atom("met")));
+    CHECK(code_of(r[1].error()) == errc::not_connected);
+    CHECK(r[2].value() == term(atom("met")));
+    // Each peer within the timeout: a slow one times out, the others answer.
+    std::promise<void> release;
+    a.module("slow").def("f", [done = release.get_future().share()] {
+        (void)done.wait_for(10s);
+        return 1;
+    });
+    const auto slow = hub.multicall({"a", "b"}, {"slow", "f", {}}, 200ms);
+    release.set_value();
+    CHECK(code_of(slow[0].error()) == errc::timeout);
+    CHECK(code_of(slow[1].error()) == errc::undef);
+    CHECK(hub.multicall({}, {"m", "meet", {}}).empty());
+}
+
+TEST_CASE("wait() returns when the node is stopped, from another thread or from a handler") {
+    node n(test_node("waiter"));
+    std::thread stopper([&] { n.stop(); });
+    CHECK(n.wait() == 0);
+    stopper.join();
+
+    node srv(test_node("server"));
+    srv.module("admin").def("shutdown", [&srv] {
+        srv.stop();
+        return atom("ok");
+    });
+    node cl(test_node("client"));
+    cl.connect("127.0.0.1", {.name = "cl", .port = srv.start_server(test_server("srv")).port}, 1);
+    auto done = std::async(std::launch::async, [&] { return srv.wait(); });
+    (void)cl.try_call("srv", {"admin", "shutdown", {}}, 2s);
+    REQUIRE(done.wait_for(10s) == std::future_status::ready);
+    CHECK(done.get() == 0);
 }

@@ -11,12 +11,17 @@
 //     work:run/2 (sleeps MS, prints "ran SEQ", returns SEQ) for at-most-once
 //     checks; prints "port N"; stops at end of input.
 //
+//   rot_test_peer wait
+//     blocks SIGINT and SIGTERM, starts a node, prints "ready", runs
+//     node::wait() and prints "wait returned N".
+//
 //   rot_test_peer flood PORT COUNT MS
 //     connects to PORT as "flood" with the test cookie, starts COUNT calls of
 //     work:run(SEQ, MS), prints "sent", and waits (to be killed).
 #include <rot/async.hpp>
 #include <rot/rot.hpp>
 
+#include <csignal>
 #include <iostream>
 #include <mutex>
 #include <sstream>
@@ -82,6 +87,20 @@ int flood(std::uint16_t port, int count, int ms) {
     return 0;
 }
 
+int wait() {
+    // Blocked first: a signal sent after "ready" waits for node::wait().
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    rot::node n({.name = "waiter", .cookie = test_cookie});
+    std::cout << "ready" << std::endl;
+    const int sig = n.wait();
+    std::cout << "wait returned " << sig << std::endl;
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,6 +108,7 @@ int main(int argc, char** argv) {
     if (mode == "serve" && argc >= 3)
         return serve(static_cast<std::uint16_t>(std::stoi(argv[2])), argc >= 5 ? std::stoi(argv[3]) : 0,
                      argc >= 5 ? std::stoi(argv[4]) : 0);
+    if (mode == "wait") return wait();
     if (mode == "flood" && argc >= 5)
         return flood(static_cast<std::uint16_t>(std::stoi(argv[2])), std::stoi(argv[3]), std::stoi(argv[4]));
     return legacy(mode);

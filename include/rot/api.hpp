@@ -6,6 +6,10 @@
 
 namespace rot {
 
+/// The library's version ("0.1.0") and the newest wire protocol it speaks.
+[[nodiscard]] std::string_view version() noexcept;
+[[nodiscard]] int protocol_version() noexcept;
+
 /// Sets the process-wide log level: "debug", "info", "warning" (the default,
 /// or ROT_LOG), "error" or "none". Logs go to stderr. Throws invalid_argument.
 void set_log_level(std::string_view level);
@@ -45,6 +49,21 @@ T call(std::string_view peer, const mfa& r) {
                                            std::chrono::milliseconds timeout) {
     return default_node().try_call(peer, r, timeout);
 }
+[[nodiscard]] inline result<term> try_call(std::string_view peer, const mfa& r) {
+    return default_node().try_call(peer, r);
+}
+[[nodiscard]] inline std::vector<result<term>> multicall(const std::vector<std::string>& peers, const mfa& r,
+                                                         std::chrono::milliseconds timeout) {
+    return default_node().multicall(peers, r, timeout);
+}
+[[nodiscard]] inline std::vector<result<term>> multicall(const std::vector<std::string>& peers, const mfa& r) {
+    return default_node().multicall(peers, r);
+}
 inline void cast(std::string_view peer, const mfa& r) { default_node().cast(peer, r); }
+[[nodiscard]] inline result<void> try_cast(std::string_view peer, const mfa& r) {
+    return default_node().try_cast(peer, r);
+}
+/// Runs the default node until it is stopped or SIGINT/SIGTERM (node::wait()).
+inline int wait() { return default_node().wait(); }
 
 }  // namespace rot

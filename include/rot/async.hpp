@@ -2,7 +2,8 @@
 // Asynchronous calls in the Asio style: the completion token picks a callback,
 // asio::use_future or asio::use_awaitable. Signature: void(std::error_code, rot::term).
 // On failure the term is a string holding the message (e.g. the remote
-// "undefined function math:add/3"). The handler runs on its associated
+// "undefined function math:add/3"); asio::use_future's future throws a
+// rot::error carrying it (with use_awaitable, asio::as_tuple keeps it). The handler runs on its associated
 // executor (default: one of the node's I/O threads), never inside async_call.
 // A handler on the node's I/O threads must not block (no synchronous call()).
 
@@ -15,6 +16,10 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/use_future.hpp>
+
+#include <future>
+#include <memory>
 
 #include <optional>
 #include <type_traits>
@@ -86,3 +91,25 @@ auto async_call(node& n, std::string_view peer, mfa request, Token&& token) {
 }
 
 }  // namespace rot
+
+// asio::use_future, keeping the message: the future of an async_call throws
+// rot::error (code and message) instead of a bare std::system_error.
+template <class Allocator>
+class asio::async_result<asio::use_future_t<Allocator>, void(std::error_code, rot::term)> {
+public:
+    using return_type = std::future<rot::term>;
+
+    template <class Initiation, class... Args>
+    static return_type initiate(Initiation&& initiation, asio::use_future_t<Allocator>, Args&&... args) {
+        auto promise = std::make_shared<std::promise<rot::term>>();
+        auto future = promise->get_future();
+        std::forward<Initiation>(initiation)(
+            [promise](std::error_code ec, rot::term value) {
+                if (!ec) return promise->set_value(std::move(value));
+                std::string message = value.is_string() ? value.as_string() : ec.message();
+                promise->set_exception(std::make_exception_ptr(rot::error(rot::failure{ec, std::move(message)})));
+            },
+            std::forward<Args>(args)...);
+        return future;
+    }
+};

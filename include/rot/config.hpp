@@ -14,7 +14,7 @@ namespace rot {
 /// One [[connect]] entry: connect(host, options, connections).
 struct connect_spec {
     std::string host = "127.0.0.1";
-    connect_options options;
+    connect_options options{};
     std::size_t connections = 4;
     /// A linked pool is kept up (connect_options::supervise, Erlang's
     /// connect_link): connections lost are dialed again with backoff. With
@@ -25,12 +25,12 @@ struct connect_spec {
 };
 
 struct config {
-    node_options node;
-    std::vector<server_options> servers;
-    std::vector<connect_spec> connects;
+    node_options node{};
+    std::vector<server_options> servers{};
+    std::vector<connect_spec> connects{};
     /// [modules] load: plugin paths; relative ones are resolved against the
     /// config file's directory when such a file exists, else left as given.
-    std::vector<std::filesystem::path> modules;
+    std::vector<std::filesystem::path> modules{};
     /// [log] level: debug, info, warning, error or none.
     std::string log_level = "warning";
 };

@@ -91,9 +91,10 @@ struct convert<F> {
 template <>
 struct convert<std::string> {
     static term to_term(const std::string& s) { return term(s); }
-    /// A string, or a binary taken as bytes.
+    /// A string, an atom's name, or a binary taken as bytes.
     static std::string from_term(const term& t) {
         if (t.is_string()) return t.as_string();
+        if (t.is_atom()) return t.atom_name();
         if (t.is_binary()) return {t.as_binary().begin(), t.as_binary().end()};
         detail::bad_conversion("string", t);
     }
@@ -105,6 +106,7 @@ struct convert<std::string_view> {
     static term to_term(std::string_view s) { return term(s); }
     static std::string_view from_term(const term& t) {
         if (t.is_string()) return t.as_string();
+        if (t.is_atom()) return t.atom_name();
         if (t.is_binary())
             return {reinterpret_cast<const char*>(t.as_binary().data()), t.as_binary().size()};
         detail::bad_conversion("string", t);

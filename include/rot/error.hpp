@@ -32,10 +32,11 @@ enum class errc : int {
     auth_failed = 19,      ///< the handshake did not prove the cookie (or the certificate's name)
     tls_failed = 20,       ///< no TLS session: plaintext against TLS, an unverified certificate...
     not_sent = 21,         ///< the request never left this node: it did not run, safe to retry
+    bind_failed = 22,      ///< a server could not listen: address in use, not ours, no permission
 };
 
 /// The highest errc: codes above it read from the wire are protocol errors.
-inline constexpr errc last_errc = errc::not_sent;
+inline constexpr errc last_errc = errc::bind_failed;
 
 /// The category of rot::errc; messages are short and fixed.
 [[nodiscard]] const std::error_category& category() noexcept;
@@ -57,12 +58,15 @@ public:
     explicit error(failure f);
     error(errc code, const std::string& message);
 
-    /// The message without the category prefix.
+    /// The message (for remote failures, the remote side's).
     [[nodiscard]] const std::string& message() const noexcept { return message_; }
+    /// The message, once (std::system_error's would append the kind).
+    [[nodiscard]] const char* what() const noexcept override { return what_.c_str(); }
     [[nodiscard]] failure to_failure() const { return {code(), message_}; }
 
 private:
     std::string message_;
+    std::string what_;
 };
 
 /// The value of a `try_` call: a T or the failure. value() throws rot::error.

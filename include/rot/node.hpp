@@ -61,7 +61,7 @@ public:
     [[nodiscard]] std::vector<std::string> modules() const;
 
     /// Starts a server and returns what it bound (port 0 picks a free port).
-    /// Throws rot::error: already_exists (name taken), connect_failed (bind), invalid_argument.
+    /// Throws rot::error: already_exists (name taken), bind_failed (port in use...), invalid_argument.
     server_info start_server(server_options options = {});
     /// Closes the server and every connection it accepted. False if there is no such server.
     bool stop_server(std::string_view name);
@@ -104,13 +104,21 @@ public:
                                         std::chrono::milliseconds timeout) noexcept;
     [[nodiscard]] result<term> try_call(std::string_view peer, const mfa& request) noexcept;
 
+    /// Calls every peer at once and waits for all (each within `timeout`):
+    /// one result per peer, in the order given. Not from the node's I/O threads.
+    [[nodiscard]] std::vector<result<term>> multicall(const std::vector<std::string>& peers, const mfa& request,
+                                                      std::chrono::milliseconds timeout);
+    [[nodiscard]] std::vector<result<term>> multicall(const std::vector<std::string>& peers, const mfa& request);
+
     /// Queues a request with no reply. Throws rot::error(errc::not_connected).
     void cast(std::string_view peer, const mfa& request);
     [[nodiscard]] result<void> try_cast(std::string_view peer, const mfa& request) noexcept;
 
     /// Loads a plugin module (rot/plugin.hpp) and returns the modules it
-    /// defined. A missing file, a missing entry point or a module name that
-    /// is taken is a failure, and nothing is registered.
+    /// defined. A relative path not in the working directory is looked for in
+    /// $ROT_MODULE_PATH (colon-separated), beside the program and in its
+    /// ../lib/rot. A missing file, a missing entry point or a module name
+    /// that is taken is a failure, and nothing is registered.
     [[nodiscard]] result<std::vector<std::string>> load_module(const std::filesystem::path& path);
 
     /// Calls f (on an I/O thread; keep it short) when the last connection to a
@@ -126,6 +134,12 @@ public:
     /// From the node's own threads (a handler) it does not wait. The threads
     /// are joined by the destructor; async calls after stop() fail with stopped.
     void stop();
+
+    /// Runs until the node is stopped (stop() from any thread, a handler's
+    /// included) or SIGINT/SIGTERM comes, which stops it; a second signal
+    /// meanwhile ends the process at once (exit 128 + signal). The calling
+    /// thread takes the signals even if they are blocked. Returns the signal, or 0.
+    int wait();
 
     /// Starts an asynchronous call; rot/async.hpp wraps this for completion tokens.
     void async_call_erased(std::string_view peer, const mfa& request,

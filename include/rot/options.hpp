@@ -23,11 +23,11 @@ enum class transport { tcp, tls };
 /// TLS 1.2 is the oldest version spoken. Cookie authentication runs inside TLS too.
 struct tls_options {
     /// Our certificate (chain). Servers need one; connections present one for mutual TLS.
-    std::string certificate;
+    std::string certificate{};
     /// The private key of that certificate.
-    std::string private_key;
+    std::string private_key{};
     /// CA certificates the peer's certificate must chain to ("": the system's).
-    std::string ca;
+    std::string ca{};
     /// Connections: verify the server's certificate, and that it names the host dialed.
     /// Turning this off leaves the connection open to anyone on the path.
     bool verify_peer = true;
@@ -45,9 +45,9 @@ struct node_options {
     /// The secret peers must prove they know (never sent). Empty: read from
     /// cookie_file, else the ROT_COOKIE environment variable, else ~/.rot.cookie
     /// (created with 32 random bytes and mode 0600 when missing).
-    std::string cookie;
+    std::string cookie{};
     /// A file holding the cookie; it must not be readable by group or others.
-    std::string cookie_file;
+    std::string cookie_file{};
     /// Threads running the network I/O.
     unsigned io_threads = 1;
     /// Threads running handlers (0: one per core, at least 2).
@@ -82,25 +82,25 @@ struct node_options {
 };
 
 struct server_options {
-    std::string name;             ///< Default: the node's name.
+    std::string name{};           ///< Default: the node's name.
     std::string ip = "0.0.0.0";   ///< Address to listen on.
     std::uint16_t port = 2222;    ///< 0 picks a free port (see server_info::port).
     unsigned acceptors = 10;      ///< Accepts kept outstanding at once.
-    std::string jail;             ///< Module every request is sent to ("": none).
+    std::string jail{};           ///< Module every request is sent to ("": none).
     /// Per-client jails: client name -> module; `jail` is the default. A
     /// client name given a jail here must have its own cookie in `cookies`,
     /// so that the jail holds for whoever proves that name, not for whoever claims it.
-    std::map<std::string, std::string, std::less<>> jails;
+    std::map<std::string, std::string, std::less<>> jails{};
     /// Per-client cookies: client name -> its own secret (Erlang's
     /// set_cookie(Node, Cookie)). A client that proves it is that name; the
     /// name cannot be used with the node's cookie.
-    std::map<std::string, std::string, std::less<>> cookies;
+    std::map<std::string, std::string, std::less<>> cookies{};
     /// Run handlers of requests arriving here on the I/O thread itself: the
     /// fastest path for short non-blocking handlers, but a slow handler then
     /// stalls every connection of that I/O thread. Default: the handler pool.
     bool inline_handlers = false;
     rot::transport transport = rot::transport::tcp;
-    tls_options tls;              ///< With transport::tls: certificate and key are required.
+    tls_options tls{};            ///< With transport::tls: certificate and key are required.
     /// Open connections this server keeps; new ones are refused at once past it.
     std::size_t max_connections = 10000;
     /// Connections still in their handshake; new ones are refused at once past it.
@@ -108,14 +108,14 @@ struct server_options {
 };
 
 struct connect_options {
-    std::string name;             ///< How the server will know us. Default: the node's name.
+    std::string name{};           ///< How the server will know us. Default: the node's name.
     std::uint16_t port = 2222;
-    std::string jail;             ///< Module the server's requests back to us are sent to.
+    std::string jail{};           ///< Module the server's requests back to us are sent to.
     /// The secret to prove to this server ("": the node's cookie), e.g. our
     /// own cookie where the server gave our name one.
-    std::string cookie;
+    std::string cookie{};
     rot::transport transport = rot::transport::tcp;
-    tls_options tls;
+    tls_options tls{};
     /// Keep the pool (Erlang's connect_link): connections lost are dialed
     /// again, with backoff (1 s, x1.6, +/-20 %, at most 120 s), for as long as
     /// the node runs or until disconnect(). The pool is usable while one
@@ -125,17 +125,17 @@ struct connect_options {
     /// refused (name_conflict), and a supervised connect whose server is not
     /// up yet returns it at once instead of failing (it connects when the
     /// server appears).
-    std::string server;
+    std::string server{};
 };
 
 /// A running server, as servers() reports it.
 struct server_info {
-    std::string name;
-    std::string ip;
+    std::string name{};
+    std::string ip{};
     std::uint16_t port = 0;       ///< The bound port (also when 0 was asked for).
     unsigned acceptors = 0;
-    std::string jail;
-    std::map<std::string, std::string, std::less<>> jails;
+    std::string jail{};
+    std::map<std::string, std::string, std::less<>> jails{};
     bool inline_handlers = false;
     rot::transport transport = rot::transport::tcp;
     std::size_t connections = 0;  ///< Open connections accepted by it (handshakes included).
@@ -144,12 +144,12 @@ struct server_info {
 
 /// One open connection, as connections() reports it.
 struct connection_info {
-    std::string peer;             ///< The name we call the other side by.
-    std::string peer_node;        ///< The other side's node name.
-    std::string remote_address;   ///< host:port of the other end.
+    std::string peer{};           ///< The name we call the other side by.
+    std::string peer_node{};      ///< The other side's node name.
+    std::string remote_address{}; ///< host:port of the other end.
     bool accepted = false;        ///< True when one of our servers accepted it.
-    std::string server;           ///< Our server's name when accepted.
-    std::string jail;             ///< The jail applied to requests arriving on it.
+    std::string server{};         ///< Our server's name when accepted.
+    std::string jail{};           ///< The jail applied to requests arriving on it.
     rot::transport transport = rot::transport::tcp;
     std::size_t calls_pending = 0;///< Our calls waiting for a reply on it.
     std::size_t bytes_queued = 0; ///< Bytes written to it that the peer has not taken yet.

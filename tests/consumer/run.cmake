@@ -12,3 +12,6 @@ step(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK_DIR}/build -G Ni
      -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release)
 step(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 step(${WORK_DIR}/build/consumer)
+# rotsh is on the prefix's PATH, with its modules beside it.
+step(${prefix}/bin/rotsh --version)
+step(${prefix}/bin/rotsh --name consumer_sh -e "load_module(\"rot_math.so\").")
