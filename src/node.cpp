@@ -544,6 +544,19 @@ private:
     term value_;
 };
 
+/// A completion that fulfils a promise, for synchronous local calls.
+class promised final : public detail::completion {
+public:
+    std::future<result<term>> future() { return promise_.get_future(); }
+    void complete(std::error_code ec, term value) override {
+        if (!ec) return promise_.set_value(std::move(value));
+        promise_.set_value(failure{ec, value.is_string() ? value.as_string() : ec.message()});
+    }
+
+private:
+    std::promise<result<term>> promise_;
+};
+
 failure not_connected(std::string_view peer) {
     return {make_error_code(errc::not_connected), fmt::format("not connected to {}", peer)};
 }
@@ -602,6 +615,13 @@ result<term> node::try_call(std::string_view peer, const mfa& request, std::chro
                            "(an inline handler or an async completion); use rot::async_call"};
         const auto deadline = detail::deadline_after(timeout);
         auto conn = impl_->peers.pick(peer);
+        if (!conn && impl_->is_self(peer)) {
+            // It ends by its own timer: no deadline here.
+            auto local = std::make_unique<promised>();
+            auto answer = local->future();
+            impl_->call_local(request, timeout, std::move(local));
+            return answer.get();
+        }
         if (!conn) return impl_->stopped() ? failure{make_error_code(errc::stopped), "node is stopped"} : not_connected(peer);
         // The waiter lives here until completed or taken back out of the table.
         sync_waiter waiter;
@@ -664,9 +684,68 @@ std::vector<result<term>> node::multicall(const std::vector<std::string>& peers,
 
 void node::cast(std::string_view peer, const mfa& request) { try_cast(peer, request).value(); }
 
+namespace detail {
+
+// A call to this node's own name, with no peer of that name: it runs here,
+// on the handler pool, as Erlang's rpc:call(node(), ...) does.
+bool node_impl::is_self(std::string_view peer) const { return peer == options.name && !peers.count(peer); }
+
+void node_impl::call_local(const mfa& request, std::chrono::milliseconds timeout, std::unique_ptr<completion> done) {
+    struct local_call {
+        explicit local_call(asio::io_context& io) : timer(asio::make_strand(io)) {}
+        void finish(std::error_code ec, term value) {
+            std::unique_ptr<completion> d;
+            {
+                std::lock_guard lock(mutex);
+                d = std::move(done);
+            }
+            if (d) d->complete(ec, std::move(value));
+        }
+        std::mutex mutex;
+        std::unique_ptr<completion> done;
+        asio::steady_timer timer;
+    };
+    const auto fail = [&](errc code, std::string message) {
+        asio::post(io, [d = std::move(done), code, m = std::move(message)] {
+            d->complete(make_error_code(code), term::make_string_lossy(m));
+        });
+    };
+    if (stopped()) return fail(errc::stopped, "node is stopped");
+    if (request.module.empty()) return fail(errc::bad_request, "{Function, Args} needs a jail; this node has none for itself");
+    auto target = functions.resolve("", request.module, request.function, request.args.size());
+    if (!target) return fail(to_errc(target.code()), target.error().message);
+    auto call = std::make_shared<local_call>(io);
+    call->done = std::move(done);
+    call->timer.expires_at(deadline_after(timeout));
+    call->timer.async_wait([call, timeout, what = fmt::format("{}:{}/{}", request.module, request.function,
+                                                              request.args.size())](std::error_code ec) {
+        if (!ec)
+            call->finish(make_error_code(errc::timeout),
+                         term(fmt::format("{} on this node did not return within {} ms", what, timeout.count())));
+    });
+    asio::post(handlers, [this, call, fn = std::move(target->fn), module = std::string(target->module),
+                          function = request.function, args = request.args]() mutable {
+        handler_started();
+        result<term> out = registry::invoke(*fn, args, module, function);
+        handler_finished();
+        if (out) call->finish({}, std::move(*out));
+        else call->finish(out.code(), term::make_string_lossy(out.error().message));
+        asio::post(call->timer.get_executor(), [call] { call->timer.cancel(); });
+    });
+}
+
+}  // namespace detail
+
 result<void> node::try_cast(std::string_view peer, const mfa& request) noexcept {
     try {
         auto conn = impl_->peers.pick(peer);
+        if (!conn && impl_->is_self(peer)) {
+            struct ignored final : detail::completion {
+                void complete(std::error_code, term) override {}
+            };
+            impl_->call_local(request, std::chrono::milliseconds::max(), std::make_unique<ignored>());
+            return {};
+        }
         if (!conn) return impl_->stopped() ? failure{make_error_code(errc::stopped), "node is stopped"} : not_connected(peer);
         return conn->cast(request);
     } catch (const std::exception& e) {
@@ -681,6 +760,7 @@ void node::async_call_erased(std::string_view peer, const mfa& request, std::chr
         asio::post(impl_->io, [d = std::move(d), f] { d->complete(f.code, term::make_string_lossy(f.message)); });
     };
     auto conn = impl_->peers.pick(peer);
+    if (!conn && impl_->is_self(peer)) return impl_->call_local(request, timeout, std::move(done));
     if (!conn)
         return fail_later(std::move(done), impl_->stopped() ? failure{make_error_code(errc::stopped), "node is stopped"}
                                                             : not_connected(peer));

@@ -66,6 +66,11 @@ public:
     peer_table peers;
 
     [[nodiscard]] bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
+    /// A call to our own name that no peer has: it runs here.
+    [[nodiscard]] bool is_self(std::string_view peer) const;
+    /// Runs request on the handler pool; `done` completes with its result,
+    /// its failure, or timeout (on an I/O thread or the pool's).
+    void call_local(const mfa& request, std::chrono::milliseconds timeout, std::unique_ptr<completion> done);
     /// Blocks until stop() has begun.
     void wait_stopped();
     /// Wakes wait_stopped() (a signal came).

@@ -46,11 +46,14 @@ std::vector<std::filesystem::path> module_dirs() {
     return dirs;
 }
 
+/// The file to dlopen, as an absolute path: dlopen takes a bare file name
+/// for a library to search the system's library path for.
 std::filesystem::path find_module(const std::filesystem::path& path) {
     std::error_code ec;
-    if (path.is_absolute() || std::filesystem::exists(path, ec)) return path;
+    if (path.is_absolute()) return path;
+    if (std::filesystem::exists(path, ec)) return std::filesystem::absolute(path, ec);
     for (const auto& dir : module_dirs())
-        if (std::filesystem::exists(dir / path, ec)) return dir / path;
+        if (std::filesystem::exists(dir / path, ec)) return std::filesystem::absolute(dir / path, ec);
     return path;
 }
 

@@ -637,3 +637,32 @@ TEST_CASE("wait() returns when the node is stopped, from another thread or from 
     REQUIRE(done.wait_for(10s) == std::future_status::ready);
     CHECK(done.get() == 0);
 }
+
+TEST_CASE("a call to the node's own name runs here, as rpc:call(node(), ...) does") {
+    node n(test_node("self"));
+    std::promise<void> release;
+    n.module("m")
+        .def("add", [](std::int64_t a, std::int64_t b) { return a + b; })
+        .def("hold", [done = release.get_future().share()] {
+            (void)done.wait_for(10s);
+            return atom("released");
+        });
+    CHECK(n.call<std::int64_t>("self", {"m", "add", {1, 2}}) == 3);
+    CHECK(code_of(n.try_call("self", {"m", "nope", {}}).error()) == errc::undef);
+    CHECK(code_of(n.try_call("self", {"add", {1, 2}}).error()) == errc::bad_request);
+    CHECK(async_call(n, "self", {"m", "add", {2, 2}}, 1s, asio::use_future).get() == term(4));
+    const auto timed_out = n.try_call("self", {"m", "hold", {}}, 100ms);
+    CHECK(code_of(timed_out.error()) == errc::timeout);
+    CHECK(n.multicall({"self", "other"}, {"m", "add", {3, 3}})[0].value() == term(6));
+    std::atomic<int> cast_ran{0};
+    n.module("c").def("note", [&cast_ran] { ++cast_ran; });
+    CHECK(n.try_cast("self", {"c", "note", {}}));
+    CHECK(eventually([&] { return cast_ran == 1; }));
+    CHECK(n.connections().empty());
+    release.set_value();
+    // A peer that goes by this node's name is called instead.
+    node other(test_node("other"));
+    other.module("m").def("add", [](std::int64_t, std::int64_t) { return std::int64_t{-1}; });
+    n.connect("127.0.0.1", {.name = "x", .port = other.start_server(test_server("self")).port}, 1);
+    CHECK(n.call<std::int64_t>("self", {"m", "add", {1, 2}}) == -1);
+}

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "child_process.hpp"
 #include "support.hpp"
@@ -113,7 +114,7 @@ TEST_CASE("scripts: one line per expression, exit 1 at the first failure") {
         rotsh_process sh({"--name", "s", "--keep-going"});
         sh.p.write("call(nobody, {m, f, []}).\nconnected().\n");
         sh.p.close_stdin();
-        CHECK(sh.p.read_line() == "** exception error: not connected to nobody");
+        CHECK(sh.p.read_line() == "** exception error: not_connected: not connected to nobody");
         CHECK(sh.p.read_line() == "[]");
         REQUIRE(sh.p.wait_exit(10s));
         CHECK(sh.p.exit_code() == 1);
@@ -132,7 +133,7 @@ TEST_CASE("scripts: one line per expression, exit 1 at the first failure") {
 TEST_CASE("-e evaluates and exits") {
     {
         child_process sh({ROTSH, "--name", "e1", "-e", "rot:call(x, {a, b, []})"});
-        CHECK(sh.read_line() == "** exception error: not connected to x");
+        CHECK(sh.read_line() == "** exception error: not_connected: not connected to x");
         REQUIRE(sh.wait_exit(10s));
         CHECK(sh.exit_code() == 1);
     }
@@ -316,15 +317,191 @@ name = "ready"
 [[connect]]
 port = {}
 [modules]
-load = ["{}", "/no/such/module.so"]
+load = ["{}"]
 )", port, ROT_MATH_MODULE));
     child_process sh({ROTSH, "--config", cfg, "--cookie", test_cookie, "-e", "modules(). call(hub, {far, hi, []})."},
                      true);
-    const auto out = sh.read_all();
-    CHECK(out.find("cannot load module /no/such/module.so: no such file") != std::string::npos);
-    CHECK(out.find("[math,rot]\nhello\n") != std::string::npos);
+    CHECK(sh.read_all().find("[math,rot]\nhello\n") != std::string::npos);
     REQUIRE(sh.wait_exit(10s));
     CHECK(sh.exit_code() == 0);
+}
+
+TEST_CASE("a config that cannot be carried out exits 2 before anything starts") {
+    scratch s;
+    // A port nobody listens on: a server's, closed again.
+    std::uint16_t dead_port = 0;
+    {
+        node gone(test_node("gone"));
+        dead_port = gone.start_server(test_server("gone")).port;
+    }
+    const std::vector<std::pair<std::string, std::string>> broken = {
+        {"[modules]\nload = [\"/no/such/module.so\"]\n", "cannot load module /no/such/module.so: no such file"},
+        {fmt::format("[[connect]]\nport = {}\n", dead_port), fmt::format("127.0.0.1:{}", dead_port)},
+    };
+    for (const auto& [text, why] : broken) {
+        // The server would start before the connection is tried: it must not outlive the failure.
+        const auto cfg = s.file("broken.toml", "[[server]]\nname = \"srv\"\nip = \"127.0.0.1\"\nport = 0\n" + text);
+        child_process sh({ROTSH, "--config", cfg, "--cookie", test_cookie, "-e", "servers()."}, true);
+        const auto out = sh.read_all();
+        CHECK_MESSAGE(out.find(why) != std::string::npos, out);
+        CHECK(out.find("name => srv") == std::string::npos);  // nothing was evaluated
+        REQUIRE(sh.wait_exit(10s));
+        CHECK(sh.exit_code() == 2);
+    }
+}
+
+TEST_CASE("plugins are found beside rotsh, in ROT_MODULE_PATH, and a config elsewhere loads them") {
+    scratch s;
+    // From another working directory, by file name only.
+    child_process here({"/bin/sh", "-c", fmt::format("cd / && exec {} -e 'load_module(\"rot_math.so\").'", ROTSH)}, true);
+    CHECK(here.read_all() == "{ok,[math]}\n");
+    const auto plugins = std::filesystem::path(ROT_TAKES_ROT_MODULE).parent_path();
+    child_process path({"/usr/bin/env", "ROT_MODULE_PATH=/nowhere:" + plugins.string(), ROTSH, "-e",
+                        fmt::format("load_module(\"{}\").", std::filesystem::path(ROT_NO_ENTRY_MODULE).filename().string())},
+                       true);
+    CHECK(path.read_all().find("no rot_plugin_init entry point") != std::string::npos);  // found, and refused
+    // A bare file name in the working directory is that file (dlopen alone would search the system's paths).
+    child_process cwd({"/bin/sh", "-c",
+                       fmt::format("cd {} && exec {} -e 'load_module(\"{}\").'", plugins.string(), ROTSH,
+                                   std::filesystem::path(ROT_NO_ENTRY_MODULE).filename().string())},
+                      true);
+    CHECK(cwd.read_all().find("no rot_plugin_init entry point") != std::string::npos);
+    child_process missing({ROTSH, "-e", "load_module(\"rot_nothing.so\")."}, true);
+    CHECK(missing.read_all().find("cannot load module rot_nothing.so: no such file in the working directory") !=
+          std::string::npos);
+
+    // The quick start's config, given by an absolute path from elsewhere (its
+    // port made free and its connection left out).
+    std::ifstream in(fmt::format("{}/config/default.toml", ROT_SOURCE_DIR));
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string t = std::regex_replace(text.str(), std::regex("port = 2222"), "port = 0");
+    t = t.substr(0, t.find("[[connect]]")) + t.substr(t.find("[modules]"));
+    const auto cfg = s.file("default.toml", t);
+    child_process sh({"/bin/sh", "-c", fmt::format("cd / && exec {} --config {} -e 'modules().'", ROTSH, cfg)}, true);
+    CHECK(sh.read_all() == "[math,rot]\n");
+    REQUIRE(sh.wait_exit(10s));
+    CHECK(sh.exit_code() == 0);
+}
+
+TEST_CASE("rotsh without --name is rotsh_<pid>: one-off scripted calls never clash") {
+    node srv(test_node("srv_node"));
+    const auto port = srv.start_server(test_server("srv")).port;
+    const auto connect = fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port);
+    rotsh_process first({"--cookie", test_cookie});
+    CHECK(first.say(connect) == "{ok,srv}");
+    child_process second({ROTSH, "--cookie", test_cookie, "-e", connect, "-e", "node()."}, true);
+    const auto out = second.read_all();
+    CHECK(std::regex_search(out, std::regex("^\\{ok,srv\\}\nrotsh_[0-9]+\n$")));
+    REQUIRE(second.wait_exit(10s));
+    CHECK(second.exit_code() == 0);
+    CHECK(first.say("node().") != "nonode@nohost");
+}
+
+TEST_CASE("--serve evaluates -e first, then serves; a failing -e is the job failing") {
+    node us(test_node("us"));
+    const auto port = us.start_server(test_server("hub")).port;
+    child_process served({ROTSH, "--name", "served", "--cookie", test_cookie, "--serve", "-e",
+                          fmt::format("connect(\"127.0.0.1\", [{{name, served_cl}}, {{port, {}}}], 1).", port)});
+    CHECK(served.read_line() == "{ok,hub}");
+    CHECK(us.call("served_cl", {"rot", "node", {}}) == term(atom("served")));
+    served.signal(SIGTERM);
+    REQUIRE(served.wait_exit(10s));
+    CHECK(served.exit_code() == 0);
+
+    child_process failing({ROTSH, "--cookie", test_cookie, "--serve", "-e", "call(nobody, {m, f, []})."});
+    CHECK(failing.read_line().value_or("").starts_with("** exception error: not_connected"));
+    REQUIRE(failing.wait_exit(10s));
+    CHECK(failing.exit_code() == 1);
+}
+
+TEST_CASE("the jailed example config works as shipped") {
+    scratch s;
+    std::ifstream in(fmt::format("{}/config/jailed.toml", ROT_SOURCE_DIR));
+    std::stringstream text;
+    text << in.rdbuf();
+    const auto cfg = s.file("jailed.toml", std::regex_replace(text.str(), std::regex("# port = 2222"), "port = 0"));
+    rotsh_process calc({"--config", cfg, "--cookie", test_cookie});
+    const auto port = calc.port("srv");
+    rotsh_process client({"--name", "client", "--cookie", test_cookie});
+    CHECK(client.say(fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port)) == "{ok,srv}");
+    CHECK(client.say("call(srv, {add, [1, 2]}).") == "3");
+    CHECK(client.say("call(srv, {rot, add, [1, 2]}).") == "3");  // the jail decides, not the caller
+    CHECK(client.say("call(srv, {math, add, [9223372036854775807, 1]}).")
+              .starts_with("** exception error: bad argument in math:add/2: integer overflow"));
+}
+
+TEST_CASE("logging: info tells connects, disconnects and stops; debug each call") {
+    scratch s;
+    node us(test_node("us"));
+    const auto port = us.start_server(test_server("hub")).port;
+    const auto cfg = s.file("log.toml", "[log]\nlevel = \"debug\"\n");
+    child_process sh({ROTSH, "--name", "talker", "--cookie", test_cookie, "--config", cfg, "-e",
+                      fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port), "-e",
+                      "call(hub, {shop, nope, [1]}).", "--keep-going", "-e", "disconnect(hub)."},
+                     true);
+    const auto out = sh.read_all();
+    CHECK_MESSAGE(out.find("hub is up") != std::string::npos, out);
+    CHECK(out.find("call #") != std::string::npos);
+    CHECK(out.find("shop:nope/1") != std::string::npos);
+    CHECK(out.find("disconnecting from hub") != std::string::npos);
+
+    const auto info = s.file("info.toml", "[log]\nlevel = \"info\"\n[[server]]\nip = \"127.0.0.1\"\nport = 0\n");
+    child_process served({ROTSH, "--name", "served", "--cookie", test_cookie, "--config", info, "--serve"}, true);
+    CHECK(served.read_line().value_or("").find("server served listening on 127.0.0.1:") != std::string::npos);
+    served.signal(SIGTERM);
+    CHECK(served.read_all().find("SIGTERM: stopping") != std::string::npos);
+    REQUIRE(served.wait_exit(10s));
+    CHECK(served.exit_code() == 0);
+}
+
+TEST_CASE("--version, --format json, --timeout; a port in use is bind_failed") {
+    child_process version({ROTSH, "--version"});
+    CHECK(std::regex_match(version.read_all(), std::regex("rotsh [0-9]+\\.[0-9]+\\.[0-9]+ \\(rot protocol [0-9]+\\)\n")));
+
+    node srv(test_node("srv_node"));
+    srv.module("slow").def("wait", [](std::int64_t ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return atom("done");
+    });
+    const auto port = srv.start_server(test_server("srv")).port;
+    const auto connect = fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port);
+    child_process json({ROTSH, "--cookie", test_cookie, "--format", "json", "-e", connect, "-e",
+                        "call(srv, {rot, node, []}).", "-e", "call(srv, {slow, nope, []})."});
+    CHECK(json.read_all() == "[\"ok\",\"srv\"]\n\"srv_node\"\n"
+                             "{\"error\":{\"kind\":\"undef\",\"message\":\"undefined function slow:nope/0\"}}\n");
+
+    child_process quick({ROTSH, "--cookie", test_cookie, "--timeout", "100", "-e", connect, "-e",
+                         "call(srv, {slow, wait, [3000]})."});
+    const auto out = quick.read_all();
+    CHECK(out.find("** exception error: timeout: no reply from srv within 100 ms") != std::string::npos);
+
+    child_process bad({ROTSH, "--timeout", "soon"}, true);
+    CHECK(bad.read_all().find("--timeout takes milliseconds") != std::string::npos);
+    REQUIRE(bad.wait_exit(10s));
+    CHECK(bad.exit_code() == 2);
+
+    child_process clash({ROTSH, "-e", fmt::format("start_server([{{ip, \"127.0.0.1\"}}, {{port, {}}}]).", port)});
+    CHECK(clash.read_all().starts_with("{error,{bind_failed,\""));
+}
+
+TEST_CASE("Ctrl-C in a script gives up the call, says goodbye to peers and exits 130") {
+    node srv(test_node("srv_node"));
+    std::promise<void> release;
+    srv.module("slow").def("wait", [done = release.get_future().share()] {
+        (void)done.wait_for(20s);
+        return atom("done");
+    });
+    const auto port = srv.start_server(test_server("srv")).port;
+    rotsh_process sh({"--name", "scripted", "--cookie", test_cookie});
+    CHECK(sh.say(fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port)) == "{ok,srv}");
+    sh.p.write("call(srv, {slow, wait, []}, infinity).\n");
+    REQUIRE(eventually([&] { return !srv.connections().empty() && srv.connections()[0].requests_running == 1; }));
+    sh.p.signal(SIGINT);
+    REQUIRE(sh.p.wait_exit(5s));
+    CHECK(sh.p.exit_code() == 130);
+    CHECK(eventually([&] { return srv.connected().empty(); }));
+    release.set_value();
 }
 
 TEST_CASE("the TLS example configs work as shipped, with a PKI made by scripts/make-test-ca") {

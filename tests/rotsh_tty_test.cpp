@@ -77,7 +77,7 @@ TEST_CASE("rotsh at a terminal: prompt, tab completion of a remote function, his
     {
         terminal t;
         t.start(rotsh);
-        REQUIRE(t.shows("node2>"));
+        REQUIRE(t.shows("node2 1>"));
         t.type(fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
         t.key("Enter");
         REQUIRE(t.shows("{ok,srv}"));
@@ -92,7 +92,7 @@ TEST_CASE("rotsh at a terminal: prompt, tab completion of a remote function, his
 
         // Up brings the last line back.
         t.key("Up");
-        CHECK(eventually([&] { return t.current_line() == "node2> call(srv, {math, add, [1, 2]})."; }));
+        CHECK(eventually([&] { return t.current_line() == "node2 3> call(srv, {math, add, [1, 2]})."; }));
         t.key("C-u");
         t.type("q().");
         t.key("Enter");
@@ -107,9 +107,77 @@ TEST_CASE("rotsh at a terminal: prompt, tab completion of a remote function, his
         // The next session starts with that history.
         terminal t;
         t.start(rotsh);
-        REQUIRE(t.shows("node2>"));
+        REQUIRE(t.shows("node2 1>"));
         t.key("Up");
-        CHECK(eventually([&] { return t.current_line() == "node2> q()."; }));
+        CHECK(eventually([&] { return t.current_line() == "node2 1> q()."; }));
+    }
+    std::filesystem::remove_all(home);
+}
+
+TEST_CASE("rotsh at a terminal: UTF-8, statements over lines, numbered prompts, Ctrl-C and Ctrl-D") {
+    REQUIRE_MESSAGE(std::system("tmux -V > /dev/null 2>&1") == 0, "tmux is needed (scripts/deps installs it)");
+    const auto home = std::filesystem::temp_directory_path() / fmt::format("rotsh_tty2_{}", ::getpid());
+    std::filesystem::create_directories(home);
+    node n1(test_node("node1"));
+    REQUIRE(n1.load_module(ROT_MATH_MODULE));
+    const auto port = n1.start_server(test_server("srv")).port;
+    // No UTF-8 locale in the environment: rotsh reads UTF-8 all the same.
+    const std::string rotsh = fmt::format("env -u LANG -u LC_ALL -u LC_CTYPE HOME={} TERM=xterm {} --name node2 "
+                                          "--cookie '{}'; echo EXIT $?; sleep 60",
+                                          home.string(), ROTSH, test_cookie);
+    {
+        terminal t;
+        t.start(rotsh);
+        REQUIRE(t.shows("node2 1>"));
+        t.type("\"héllo wörld ✓\".");
+        t.key("Enter");
+        REQUIRE_MESSAGE(t.shows("\n\"héllo wörld ✓\"\n"), t.screen());
+        t.type(fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
+        t.key("Enter");
+        REQUIRE_MESSAGE(t.shows("{ok,srv}\nnode2 3>"), t.screen());
+
+        // A statement goes on over lines until its dot.
+        t.type("call(srv, {math, add,");
+        t.key("Enter");
+        REQUIRE(t.shows("node2 3> call(srv, {math, add,\nnode2 3>"));
+        t.type(" [1, 2]}).");
+        t.key("Enter");
+        REQUIRE(t.shows("\n3\nnode2 4>"));
+
+        // Ctrl-C at a prompt drops the line; the shell stays.
+        t.type("abc");
+        t.key("C-c");
+        REQUIRE(t.shows("(Ctrl-C again to quit)\nnode2 4>"));
+        // During a call, it gives up that call only.
+        t.type("call(srv, {math, sleep_ms, [3000]}, infinity).");
+        t.key("Enter");
+        REQUIRE(eventually([&] { return !n1.connections().empty() && n1.connections()[0].requests_running == 1; }));
+        t.key("C-c");
+        REQUIRE_MESSAGE(t.shows("** interrupted"), t.screen());
+        REQUIRE(t.shows("node2 5>"));
+        t.type("call(srv, {rot, node, []}).");
+        t.key("Enter");
+        REQUIRE(t.shows("\nnode1\nnode2 6>"));
+
+        // Ctrl-D ends the session on a line of its own.
+        t.key("C-d");
+        REQUIRE_MESSAGE(t.shows("node2 6>\nEXIT 0"), t.screen());
+    }
+    CHECK(eventually([&] { return n1.connected().empty(); }));
+    {
+        // Ctrl-C twice in a row at a prompt stops the node: its peers are told goodbye.
+        terminal t;
+        t.start(rotsh);
+        REQUIRE(t.shows("node2 1>"));
+        t.type(fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
+        t.key("Enter");
+        REQUIRE(t.shows("{ok,srv}"));
+        REQUIRE(eventually([&] { return n1.connected("cl") == 1; }));
+        t.key("C-c");
+        REQUIRE(t.shows("(Ctrl-C again to quit)"));
+        t.key("C-c");
+        REQUIRE_MESSAGE(t.shows("EXIT 0"), t.screen());
+        CHECK(eventually([&] { return n1.connected().empty(); }));
     }
     std::filesystem::remove_all(home);
 }

@@ -84,7 +84,7 @@ TEST_CASE("failures: exceptions raise, API errors answer {error, Reason}, the sh
     two_shells t;
     const auto port = t.serve(", {jails, [{guest, rot}]}, {cookies, [{guest, \"guest secret\"}]}");
     auto out = t.sh2.eval("call(srv, {math, add, [1, 2]}).");
-    CHECK(out[0].line == "** exception error: not connected to srv");
+    CHECK(out[0].line == "** exception error: not_connected: not connected to srv");
     CHECK_FALSE(out[0].ok);
     run(t.sh2, fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
 
@@ -112,7 +112,7 @@ TEST_CASE("failures: exceptions raise, API errors answer {error, Reason}, the sh
     CHECK(run(t.sh1, "stop_server(nope).") == "{error,{invalid_argument,\"no server named nope\"}}");
     CHECK(run(t.sh1, "disconnect(nope).") == "{error,{not_connected,\"not connected to nope\"}}");
     CHECK(run(t.sh1, fmt::format("start_server([{{name, other}}, {{ip, {{127,0,0,1}}}}, {{port, {}}}]).", port))
-              .find("{error,{connect_failed,") == 0);
+              .find("{error,{bind_failed,") == 0);
 
     // Several expressions on one line; a term evaluates to itself.
     out = t.sh2.eval("connected(). {a, \"b\", <<1>>}. 1.5");
@@ -176,7 +176,385 @@ TEST_CASE("completion: shell functions, peers, remote modules and functions") {
     CHECK(at_end("call(srv, {ma") == std::vector<std::string>{"math"});
     CHECK(at_end("call(srv, {math, a") == std::vector<std::string>{"add"});
     CHECK(at_end("call(srv, {math, ") == std::vector<std::string>{"add", "echo", "mul", "sleep_ms"});
-    CHECK(at_end("math:m") == std::vector<std::string>{"math:mul"});
+    // node2 has no module math: math:mul would not run there.
+    CHECK(at_end("math:m").empty());
     CHECK(at_end("rot:start") == std::vector<std::string>{"rot:start_server"});
     CHECK(at_end("call(nobody, {math, a").empty());
+}
+
+// --- The language -------------------------------------------------------------------
+
+namespace {
+
+/// The lines a multi-line value was printed on.
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t from = 0;
+    for (auto nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', from)) {
+        out.push_back(text.substr(from, nl - from));
+        from = nl + 1;
+    }
+    out.push_back(text.substr(from));
+    return out;
+}
+
+/// Outcomes of one eval, by line.
+std::vector<std::string> run_all(shell& sh, std::string_view input) {
+    std::vector<std::string> out;
+    for (const auto& o : sh.eval(input)) out.push_back(o.line);
+    return out;
+}
+
+/// A node without a server, and its shell.
+struct lone_shell {
+    node n{test_node("lone")};
+    std::vector<std::string> said;
+    shell sh{n, [this](std::string_view s) { said.emplace_back(s); }};
+};
+
+}  // namespace
+
+TEST_CASE("is_complete: a statement ends with a dot outside strings, atoms, $c and comments") {
+    using rotsh::shell;
+    CHECK(shell::is_complete(""));
+    CHECK(shell::is_complete("  \n\t"));
+    CHECK(shell::is_complete("% only a comment."));
+    CHECK(shell::is_complete("connected()."));
+    CHECK(shell::is_complete("a(). b().\n"));
+    CHECK(shell::is_complete("X = 1. % done\n"));
+    CHECK_FALSE(shell::is_complete("call(srv, {math, add,"));
+    CHECK_FALSE(shell::is_complete("call(srv, {math, add,\n  [1, 2]})"));
+    CHECK(shell::is_complete("call(srv, {math, add,\n  [1, 2]})."));
+    CHECK_FALSE(shell::is_complete("a(). b("));
+    CHECK_FALSE(shell::is_complete("foo() % not done.\n"));
+    CHECK_FALSE(shell::is_complete("f(\"a. b\")"));
+    CHECK(shell::is_complete("f(\"a. b\")."));
+    CHECK_FALSE(shell::is_complete("\"unterminated. "));
+    CHECK_FALSE(shell::is_complete("'x. y"));
+    CHECK_FALSE(shell::is_complete("1.5"));
+    CHECK(shell::is_complete("1.5."));
+    CHECK_FALSE(shell::is_complete("$."));
+    CHECK_FALSE(shell::is_complete("$. "));
+    CHECK(shell::is_complete("$.."));
+    CHECK(shell::is_complete("$%."));
+}
+
+TEST_CASE("literals read as rot::parse_term reads them") {
+    lone_shell t;
+    for (const std::string_view literal :
+         {"42", "-7", "16#FF", "2#101", "1.5", "-2.5e-3", "9223372036854775807", "-9223372036854775808", "ok",
+          "'hello world'", "\"a string\\n\"", "<<\"bin\">>", "<<1,2,3>>", "<<>>", "$a", "$\\n", "[1,[2],{3}]",
+          "{a,{b,c}}", "#{a => 1,\"k\" => [x]}", "[]", "{}", "#{}", "'quoted'", "<<\"a>>b\">>"}) {
+        CAPTURE(literal);
+        CHECK(run(t.sh, std::string(literal) + ".") == fmt::format("{}", parse_term(literal)));
+    }
+    CHECK(run(t.sh, "[1, 2 % a comment\n, 3].") == "[1,2,3]");
+    CHECK(run(t.sh, "9223372036854775808.") ==
+          "** exception error: syntax_error: 1:1: integer out of range (64-bit signed)");
+}
+
+TEST_CASE("bindings and pattern matching") {
+    lone_shell t;
+    auto& sh = t.sh;
+    CHECK(run(sh, "X = 1.") == "1");
+    CHECK(run(sh, "X.") == "1");
+    CHECK(run(sh, "X = 1.") == "1");  // bound, and equal: a match
+    const auto differ = sh.eval("X = 2.");
+    REQUIRE(differ.size() == 1);
+    CHECK(differ[0].line == "** exception error: no match of right hand side value 2");
+    CHECK_FALSE(differ[0].ok);
+    CHECK(run(sh, "X.") == "1");
+
+    CHECK(run(sh, "{ok, P} = {ok, 42}.") == "{ok,42}");
+    CHECK(run(sh, "P.") == "42");
+    CHECK(run(sh, "{ok, Q} = {error, {not_connected, \"not connected to srv\"}}.") ==
+          "** exception error: no match of right hand side value {error,{not_connected,\"not connected to srv\"}}");
+    CHECK(run(sh, "Q.") == "** exception error: variable 'Q' is unbound");
+
+    CHECK(run(sh, "[H | T] = [1, 2, 3], {H, T}.") == "{1,[2,3]}");
+    CHECK(run(sh, "[A1, A2 | Rest] = [a, b], Rest.") == "[]");
+    CHECK(run(sh, "[_, _ | _] = [z].") == "** exception error: no match of right hand side value [z]");
+    CHECK(run(sh, "#{name := N} = #{name => srv, port => 1}, N.") == "srv");
+    CHECK(run(sh, "#{nope := _} = #{name => srv}.") ==
+          "** exception error: no match of right hand side value #{name => srv}");
+    CHECK(run(sh, "A = B = 7, {A, B}.") == "{7,7}");
+    CHECK(run(sh, "{Z, Z} = {1, 2}.") == "** exception error: no match of right hand side value {1,2}");
+    CHECK(run(sh, "{Z, Z} = {3, 3}.") == "{3,3}");
+    CHECK(run(sh, "_ = anything, _ = other.") == "other");
+    CHECK(run(sh, "_.") == "** exception error: variable '_' is unbound");
+    // A statement that raises binds nothing.
+    CHECK(run(sh, "W = 5, nosuch().") == "** exception error: undefined shell command nosuch/0");
+    CHECK(run(sh, "W.") == "** exception error: variable 'W' is unbound");
+    // Expressions in a statement run in order; values are built of expressions.
+    CHECK(run(sh, "Y = X, {Y, [Y | [P]], #{Y => P}}.") == "{1,[1,42],#{1 => 42}}");
+    CHECK(run(sh, "#{a => 1, a => 2}.") == "#{a => 2}");
+    CHECK(run(sh, "[1 | 2].") ==
+          "** exception error: bad argument: the tail of a list must be a list (terms have no improper lists), got 2");
+    // Across lines.
+    CHECK(run(sh, "{first,\n second,\n\n third}.") == "{first,second,third}");
+}
+
+TEST_CASE("f, b, v, e and statement numbers") {
+    lone_shell t;
+    auto& sh = t.sh;
+    CHECK(sh.next_number() == 1);
+    CHECK(run(sh, "X = 1.") == "1");  // 1
+    CHECK(sh.next_number() == 2);
+    CHECK(run(sh, "{.").find("syntax_error") != std::string::npos);  // not evaluated, not counted
+    CHECK(sh.next_number() == 2);
+    CHECK(run(sh, "Y = {two, X}.") == "{two,1}");  // 2
+    CHECK(run(sh, "b().") == "ok");                // 3
+    CHECK(t.said == std::vector<std::string>{"X = 1", "Y = {two,1}"});
+    CHECK(run(sh, "f(X).") == "ok");  // 4
+    CHECK(run(sh, "X.") == "** exception error: variable 'X' is unbound");  // 5
+    CHECK(run(sh, "Y.") == "{two,1}");  // 6
+    CHECK(run(sh, "f().") == "ok");     // 7
+    CHECK(run(sh, "Y.") == "** exception error: variable 'Y' is unbound");  // 8
+    CHECK(run(sh, "v(2).") == "{two,1}");  // 9
+    CHECK(run(sh, "v(-1).") == "{two,1}");  // 10: the value of 9
+    CHECK(run(sh, "v(8).") == "** exception error: bad argument: statement 8 raised an exception: it has no value");
+    CHECK(run(sh, "v(12).").find("** exception error: bad argument: no statement 12 before this one") == 0);
+    CHECK(run(sh, "v(0).").find("** exception error: bad argument: no statement 0") == 0);
+    CHECK(run(sh, "v(-9223372036854775808).").find("** exception error: bad argument: no statement") == 0);
+    CHECK(run(sh, "e(1).") == "1");  // X = 1 again: X is bound
+    CHECK(run(sh, "X.") == "1");
+    CHECK(sh.next_number() == 17);
+    // e(-1) of an e(-1) counts from the statement it re-runs, so it ends.
+    CHECK(run(sh, "hello.") == "hello");  // 17
+    CHECK(run(sh, "e(-1).") == "hello");  // 18
+    CHECK(run(sh, "e(-1).") == "hello");  // 19: e(-1) as statement 18, which is 17
+    // Numbers count statements, not eval() calls.
+    CHECK(run_all(sh, "a. b. c.") == std::vector<std::string>{"a", "b", "c"});
+    CHECK(sh.next_number() == 23);
+}
+
+TEST_CASE("node, nodes, ping, multicall and the Erlang names for them") {
+    two_shells t;
+    const auto port = t.serve();
+    CHECK(run(t.sh2, fmt::format("{{ok, Srv}} = connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port)) ==
+          "{ok,srv}");
+    CHECK(run(t.sh2, "node().") == "node2");
+    CHECK(run(t.sh2, "rot:node().") == "node2");
+    CHECK(run(t.sh2, "erlang:node().") == "node2");
+    CHECK(run(t.sh2, "nodes().") == "[srv]");
+    CHECK(run(t.sh2, "erlang:nodes().") == "[srv]");
+    CHECK(run(t.sh2, "ping(Srv).") == "pong");
+    CHECK(run(t.sh2, "net_adm:ping(srv).") == "pong");
+    const auto pang = t.sh2.eval("ping(nosuch).");
+    CHECK(pang[0].line == "pang");
+    CHECK(pang[0].ok);
+
+    // One live peer and one that is not there.
+    CHECK(run(t.sh2, "multicall([srv, nosuch], {math, echo, [hi]}).") == "{[hi],[nosuch]}");
+    CHECK(run(t.sh2, "multicall([srv, srv], {math, echo, [hi]}, 1000).") == "{[hi,hi],[]}");
+    CHECK(run(t.sh2, "rpc:multicall([srv, nosuch], math, echo, [hi]).") == "{[hi],[nosuch]}");
+    CHECK(run(t.sh2, "multicall([srv], {math, nope, []}).") ==
+          "{[{badrpc,{undef,\"undefined function math:nope/0\"}}],[]}");
+    CHECK(run(t.sh2, "multicall([], {math, echo, [hi]}).") == "{[],[]}");
+    CHECK(run(t.sh2, "multicall(srv, {math, echo, [hi]}).") ==
+          "** exception error: bad argument: Nodes must be a list, got srv");
+
+    CHECK(run(t.sh2, "rpc:call(srv, math, echo, [x]).") == "x");
+    CHECK(run(t.sh2, "rpc:call(srv, math, sleep_ms, [100], 20).") ==
+          "** exception error: timeout: no reply from srv within 20 ms");
+    CHECK(run(t.sh2, "rpc:cast(srv, math, echo, [x]).") == "ok");
+    // Names may be strings, the function's too.
+    CHECK(run(t.sh2, "call(srv, {math, \"echo\", [1]}).") == "1");
+    CHECK(run(t.sh2, "call(\"srv\", {\"math\", \"echo\", [1]}).") == "1");
+    CHECK(run(t.sh2, "call(srv, {math, 42, [1]}).") == "** exception error: Function must be an atom, got 42");
+}
+
+TEST_CASE("ping answers pong for a jailed peer: an undefined function is an answer") {
+    two_shells t;
+    const auto port = t.serve(", {jail, math}");
+    run(t.sh2, fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
+    CHECK(run(t.sh2, "ping(srv).") == "pong");
+}
+
+TEST_CASE("tc times its argument, evaluated once and lazily") {
+    two_shells t;
+    const auto port = t.serve();
+    run(t.sh2, fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
+    const std::string timed = run(t.sh2, "{Us, ok} = tc(call(srv, {math, sleep_ms, [20]})).");
+    std::smatch m;
+    REQUIRE(std::regex_match(timed, m, std::regex(R"(\{(\d+),ok\})")));
+    CHECK(std::stoll(m[1]) >= 20'000);
+    CHECK(run(t.sh2, "Us > 0.").find("syntax_error") != std::string::npos);  // no operators
+    CHECK(run(t.sh2, "{_, bound} = tc(B = bound), B.") == "bound");
+    CHECK(run(t.sh2, "tc(nosuch()).") == "** exception error: undefined shell command nosuch/0");
+}
+
+TEST_CASE("M:F(Args) calls this node's own module") {
+    two_shells t;
+    t.serve();
+    CHECK(run(t.sh1, "math:echo({hello, [1]}).") == "{hello,[1]}");
+    CHECK(run(t.sh1, "math:add(1, 2).") == "3");
+    CHECK(run(t.sh1, "M = math, F = echo, M:F(dynamic).") == "dynamic");
+    CHECK(run(t.sh1, "rot:ping().") == "pong");
+    CHECK(run(t.sh1, "rot:node().") == "node1");
+    CHECK(run(t.sh1, "rot:exports(math).") == "[{add,2},{echo,1},{mul,2},{sleep_ms,1}]");
+    CHECK(run(t.sh1, "rot:memory().").find("resident_bytes => ") != std::string::npos);
+    CHECK(run(t.sh1, "foo:bar().") == "** exception error: undefined function foo:bar/0");
+    CHECK(run(t.sh1, "math:nope(1).") == "** exception error: undefined function math:nope/1");
+    CHECK(run(t.sh1, "math:add(1, x).").find("** exception error: bad argument in math:add/2") == 0);
+    CHECK(run(t.sh1, "X = 1, X:echo(2).") == "** exception error: bad argument: a module must be an atom, got 1");
+    // As rpc:call(node(), ...) in Erlang.
+    CHECK(run(t.sh1, "call(node(), {math, echo, [self]}).") == "self");
+    CHECK(run(t.sh1, "rpc:call(node1, math, echo, [self]).") == "self");
+    // It ran here, with no connection to itself.
+    CHECK(run(t.sh1, "nodes().") == "[]");
+    CHECK(t.n1.connections().empty());
+}
+
+TEST_CASE("M:F(Args) runs on a node without servers or connections, and gives up on interrupt()") {
+    lone_shell t;
+    CHECK(t.n.load_module(ROT_MATH_MODULE).value() == std::vector<std::string>{"math"});
+    CHECK(run(t.sh, "rot:node().") == "lone");
+    CHECK(run(t.sh, "ping(node()).") == "pong");
+    CHECK(run(t.sh, "foo:bar().") == "** exception error: undefined function foo:bar/0");
+    CHECK(run(t.sh, "math:echo(1).") == "1");
+    CHECK(run(t.sh, "math:add(1, 2).") == "3");
+    CHECK(t.n.connections().empty());  // no connection to itself was needed
+    const auto completions = t.sh.complete("math:e", 0, 6);
+    CHECK(completions == std::vector<std::string>{"math:echo"});
+    std::thread interrupter([&] {
+        std::this_thread::sleep_for(100ms);
+        t.sh.interrupt();
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const auto out = t.sh.eval("math:sleep_ms(3000).");
+    interrupter.join();
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].interrupted);
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+}
+
+TEST_CASE("syntax errors say where, in the statement") {
+    lone_shell t;
+    const auto error = [&](std::string_view input) { return run(t.sh, input); };
+    CHECK(error("call(srv {math, add, [1,2]}).") ==
+          "** exception error: syntax_error: 1:10: expected ',' or ')' but found '{'");
+    CHECK(error("call(srv,\n  {math add}).") == "** exception error: syntax_error: 2:9: expected ',' or '}' but found add");
+    CHECK(error("1 2.") == "** exception error: syntax_error: 1:3: expected ',' or '.' but found 2");
+    CHECK(error("{.") == "** exception error: syntax_error: 1:2: expected an expression but found end of input");
+    CHECK(error("foo(1, \"abc).") == "** exception error: syntax_error: 1:8: unterminated string");
+    CHECK(error("X = {1, 99999999999999999999}.") ==
+          "** exception error: syntax_error: 1:9: integer out of range (64-bit signed)");
+    CHECK(error("x = \n  <<1, 256>>.") ==
+          "** exception error: syntax_error: 2:8: binary element 256 is not an integer in 0..255");
+    CHECK(error("f() = 1.") == "** exception error: syntax_error: 1:1: illegal pattern");
+    CHECK(error("#{X => 1} = #{}.") == "** exception error: syntax_error: 1:3: a map key in a pattern must be a literal");
+    CHECK(error("#{a := 1}.") ==
+          "** exception error: syntax_error: 1:3: only '=>' builds a map (':=' is for patterns)");
+    CHECK(error("math:1(2).") == "** exception error: syntax_error: 1:6: expected a function name but found 1");
+    CHECK(error("a & b.") == "** exception error: syntax_error: 1:3: expected ',' or '.' but found '&'");
+    // A statement with a syntax error is skipped; the next one runs.
+    CHECK(run_all(t.sh, "{. ok.") ==
+          std::vector<std::string>{"** exception error: syntax_error: 1:2: expected an expression but found end of input",
+                                   "ok"});
+    std::string deep(150, '[');
+    CHECK(error(deep + ".").find("nested deeper than 100") != std::string::npos);
+}
+
+TEST_CASE("connect takes an ip tuple; not connected reads like the other failures") {
+    two_shells t;
+    const auto port = t.serve();
+    CHECK(run(t.sh2, fmt::format("connect({{127,0,0,1}}, [{{name, cl}}, {{port, {}}}], 1).", port)) == "{ok,srv}");
+    CHECK(run(t.sh2, "connect({127,0,0,256}, [{name, cl}]).") ==
+          "** exception error: bad argument: an ip address part must be an integer in 0..255, got 256");
+    CHECK(run(t.sh2, "disconnect(nosuch).") == "{error,{not_connected,\"not connected to nosuch\"}}");
+    CHECK(run(t.sh2, "call(nosuch, {math, echo, [1]}).") ==
+          "** exception error: not_connected: not connected to nosuch");
+}
+
+TEST_CASE("json: one line per result, failures as {\"error\": ...}") {
+    node n(test_node("j"));
+    shell sh(n, {}, {.json = true});
+    CHECK(run(sh, "{ok, [1, -2.5, \"x\\\"y\\n\", <<\"bin\">>, <<255, 0>>, #{a => true, 1 => null}, [], {}]}.") ==
+          R"(["ok",[1,-2.5,"x\"y\n","bin",{"$binary":"/wA="},{"1":"null","a":true},[],[]]])");
+    CHECK(run(sh, "#{{k, 1} => false, \"s\" => 'quoted atom'}.") == R"({"{k,1}":false,"s":"quoted atom"})");
+    CHECK(run(sh, "disconnect(nosuch).") ==
+          R"({"error":{"kind":"not_connected","message":"not connected to nosuch"}})");
+    CHECK(run(sh, "{error, timeout}.") == R"({"error":{"kind":"error","message":"timeout"}})");
+    CHECK(run(sh, "foo:bar().") == R"({"error":{"kind":"undef","message":"undefined function foo:bar/0"}})");
+    CHECK(run(sh, "{.") ==
+          R"({"error":{"kind":"syntax_error","message":"1:2: expected an expression but found end of input"}})");
+}
+
+TEST_CASE("width: long values wrap like ~p, short ones stay on one line") {
+    node n(test_node("w"));
+    shell sh(n, {}, {.width = 40});
+    CHECK(run(sh, "{ok, [1, 2, 3]}.") == "{ok,[1,2,3]}");
+    const std::string text =
+        "[{server, #{name => srv, ip => \"127.0.0.1\", port => 2222, acceptors => 10,"
+        "            jails => [{guest, math}, {admin, rot}]}},"
+        " {numbers, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]},"
+        " {nested, {a, {b, {c, {d, [\"a string\", \"another string\", <<\"and a binary\">>]}}}}}].";
+    const std::string wrapped = run(sh, text);
+    const auto lines = lines_of(wrapped);
+    CHECK(lines.size() > 8);
+    for (const auto& line : lines) {
+        CAPTURE(line);
+        CHECK(line.size() <= 40);
+    }
+    // What is printed reads back as the same term.
+    CHECK(parse_term(wrapped) == parse_term(std::string_view(text).substr(0, text.size() - 1)));
+    // An element longer than the width cannot be broken: it overflows alone.
+    const std::string long_atom = "'" + std::string(50, 'x') + "'";
+    const auto overflow = lines_of(run(sh, fmt::format("{{a, {}, b}}.", long_atom)));
+    CHECK(overflow == std::vector<std::string>{"{a,", " " + std::string(50, 'x') + ",", " b}"});
+}
+
+TEST_CASE("interrupt() gives up a call that waits, and the late reply is dropped") {
+    two_shells t;
+    test::gate release;
+    t.n1.module("slow").def("wait", [&release] { return release.wait(); });
+    const auto port = t.serve();
+    run(t.sh2, fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
+
+    std::thread interrupter([&] {
+        // Once the call is in flight.
+        CHECK(eventually([&] {
+            const auto conns = t.n2.connections();
+            return !conns.empty() && conns[0].calls_pending > 0;
+        }));
+        t.sh2.interrupt();
+    });
+    const auto started = std::chrono::steady_clock::now();
+    const auto out = t.sh2.eval("X = call(srv, {slow, wait, []}, 5000).");
+    const auto took = std::chrono::steady_clock::now() - started;
+    interrupter.join();
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].interrupted);
+    CHECK_FALSE(out[0].ok);
+    CHECK(out[0].line == "** interrupted: gave up waiting for srv");
+    CHECK(took < 1s);
+    CHECK(run(t.sh2, "X.") == "** exception error: variable 'X' is unbound");
+
+    // The next eval starts afresh; the abandoned call's reply goes nowhere.
+    release.open();
+    CHECK(run(t.sh2, "call(srv, {math, echo, [next]}).") == "next");
+    CHECK(eventually([&] { return t.n2.connections()[0].calls_pending == 0; }));
+    CHECK(run(t.sh2, "call(srv, {math, echo, [again]}).") == "again");
+}
+
+TEST_CASE("completion offers what runs") {
+    two_shells t;
+    t.serve();
+    const auto at_end = [&](shell& sh, std::string_view line) {
+        const auto start = line.find_last_of(" \t({[,") == std::string_view::npos ? 0 : line.find_last_of(" \t({[,") + 1;
+        return sh.complete(line, start, line.size());
+    };
+    CHECK(at_end(t.sh1, "mul") == std::vector<std::string>{"multicall"});
+    CHECK(at_end(t.sh1, "X = no") == std::vector<std::string>{"node", "nodes"});
+    CHECK(at_end(t.sh1, "net_adm:") == std::vector<std::string>{"net_adm:ping"});
+    CHECK(at_end(t.sh1, "rpc:c") == std::vector<std::string>{"rpc:call", "rpc:cast"});
+    CHECK(at_end(t.sh1, "erlang:") == std::vector<std::string>{"erlang:node", "erlang:nodes"});
+    CHECK(at_end(t.sh1, "rot:no") == std::vector<std::string>{"rot:node", "rot:nodes"});
+    // The node's own modules, once it is connected to itself (completion does not dial).
+    CHECK(run(t.sh1, "math:echo(1).") == "1");
+    CHECK(at_end(t.sh1, "math:m") == std::vector<std::string>{"math:mul"});
+    CHECK(at_end(t.sh1, "rot:me") == std::vector<std::string>{"rot:memory"});
+    CHECK(at_end(t.sh1, "rot:up") == std::vector<std::string>{"rot:uptime"});
+    CHECK(at_end(t.sh1, "nosuch:").empty());
 }

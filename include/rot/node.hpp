@@ -85,7 +85,9 @@ public:
     /// fail at once with errc::disconnected. False if not connected.
     bool disconnect(std::string_view peer);
 
-    /// Calls peer and waits for the reply. Throws rot::error. Not from the
+    /// Calls peer and waits for the reply. Throws rot::error. A call to this
+    /// node's own name, when no peer goes by it, runs here on the handler
+    /// pool (as Erlang's rpc:call(node(), ...)); so do casts. Not from the
     /// node's own I/O threads (inline handlers, async completions): that is
     /// errc::invalid_argument at once, as waiting there would never end.
     term call(std::string_view peer, const mfa& request, std::chrono::milliseconds timeout);

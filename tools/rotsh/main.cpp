@@ -5,37 +5,46 @@
 #include <rot/rot.hpp>
 
 #include <editline/readline.h>
+#include <langinfo.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <clocale>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <atomic>
 #include <mutex>
 #include <optional>
-#include <thread>
+#include <set>
 
 #include "shell.hpp"
 
 namespace {
 
 constexpr const char* usage = R"(usage: rotsh [options]
-  --name NAME      the node's name (default: from the config, else nonode@nohost)
+  --name NAME      the node's name (default: from the config, else rotsh_<pid>)
   --cookie SECRET  the node's cookie (default: the config's, else $ROT_COOKIE,
                    else ~/.rot.cookie, created when missing); other users
                    can read it in ps: prefer --cookie-file or ROT_COOKIE
   --cookie-file F  read the cookie from F (readable by its owner only)
   --config FILE    load a TOML config first (servers, connections, modules)
-  -e EXPR          evaluate EXPR, print the result and exit
+  -e EXPR          evaluate EXPR and print the result (repeatable); then exit,
+                   or with --serve, serve
   --serve          run the configured node without a shell until SIGINT/SIGTERM
   --keep-going     in scripts, go on after a failure (the exit status is still 1)
+  --format FORMAT  text (default), or json: each result as one line of JSON
+  --timeout MS     the default call timeout in milliseconds (default 5000)
+  --version        rotsh's version and the protocol it speaks
   -h, --help       this help
 Exit status: 0 when every expression succeeded, 1 after a failure, 2 for bad
-arguments or a bad config.
+arguments or a bad config (nothing is started), 130 after Ctrl-C in a script.
 )";
 
 struct arguments {
@@ -44,8 +53,10 @@ struct arguments {
     std::optional<std::string> cookie_file;
     std::optional<std::string> config;
     std::vector<std::string> expressions;
+    std::optional<std::chrono::milliseconds> timeout;
     bool serve = false;
     bool keep_going = false;
+    bool json = false;
 };
 
 std::optional<arguments> parse_arguments(int argc, char** argv) {
@@ -75,6 +86,28 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
             a.serve = true;
         } else if (arg == "--keep-going") {
             a.keep_going = true;
+        } else if (arg == "--format") {
+            const auto v = value();
+            if (!v) return std::nullopt;
+            if (*v != "text" && *v != "json") {
+                std::cerr << "rotsh: --format is text or json, not " << *v << "\n";
+                return std::nullopt;
+            }
+            a.json = *v == "json";
+        } else if (arg == "--timeout") {
+            const auto v = value();
+            if (!v) return std::nullopt;
+            char* end = nullptr;
+            errno = 0;
+            const long long ms = std::strtoll(v->c_str(), &end, 10);
+            if (v->empty() || *end != '\0' || errno != 0 || ms < 1 || ms > INT32_MAX) {
+                std::cerr << "rotsh: --timeout takes milliseconds, 1 to " << INT32_MAX << ", not " << *v << "\n";
+                return std::nullopt;
+            }
+            a.timeout = std::chrono::milliseconds(ms);
+        } else if (arg == "--version") {
+            std::cout << "rotsh " << rot::version() << " (rot protocol " << rot::protocol_version() << ")\n";
+            std::exit(0);
         } else if (arg == "-h" || arg == "--help") {
             std::cout << usage;
             std::exit(0);
@@ -94,16 +127,6 @@ void print_line(std::string_view line) {
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);  // another program may be waiting for this line
-}
-
-/// Where plugins are looked for when a relative path does not exist: beside rotsh.
-std::filesystem::path beside_rotsh(const std::filesystem::path& p) {
-    if (p.is_absolute() || std::filesystem::exists(p)) return p;
-    std::error_code ec;
-    const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (ec) return p;
-    const auto candidate = exe.parent_path() / p.filename();
-    return std::filesystem::exists(candidate) ? candidate : p;
 }
 
 // --- News: peers going down and coming back -----------------------------------
@@ -137,9 +160,38 @@ private:
 
 news g_news;
 
+// --- Signals -----------------------------------------------------------------
+
+// In the shell, Ctrl-C gives up the call being waited for, or clears the line
+// at a prompt; twice in a row at a prompt, it quits. SIGTERM quits. Both
+// handlers only store to atomics (and interrupt() does no more).
+std::atomic<int> g_interrupts{0};
+std::atomic<bool> g_terminate{false};
+rotsh::shell* g_shell = nullptr;
+static_assert(std::atomic<int>::is_always_lock_free);
+
+void on_interrupt(int) {
+    g_interrupts.fetch_add(1, std::memory_order_relaxed);
+    if (g_shell) g_shell->interrupt();
+}
+
+void on_terminate(int) {
+    g_terminate.store(true, std::memory_order_relaxed);
+    if (g_shell) g_shell->interrupt();
+}
+
+/// Without SA_RESTART: a read waiting for input returns, so the loop sees the signal.
+void catch_signals() {
+    struct sigaction sa {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_interrupt;
+    ::sigaction(SIGINT, &sa, nullptr);
+    sa.sa_handler = on_terminate;
+    ::sigaction(SIGTERM, &sa, nullptr);
+}
+
 // --- Interactive ------------------------------------------------------------
 
-rotsh::shell* g_shell = nullptr;
 std::vector<std::string> g_matches;
 
 char* next_match(const char*, int state) {
@@ -166,9 +218,19 @@ std::vector<std::string> read_lines(const std::filesystem::path& p) {
     return lines;
 }
 
-int interactive(rotsh::shell& sh, const rot::node& node) {
+/// The terminal's width, for wrapping long values (80 when it does not say).
+std::size_t terminal_width() {
+    winsize w{};
+    return ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0 ? w.ws_col : 80;
+}
+
+bool blank(std::string_view text) { return text.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+
+int interactive(rotsh::settings settings, rot::node& node) {
+    rotsh::shell sh(node, print_line, settings);
     g_shell = &sh;
     rl_readline_name = "rotsh";
+    rl_catch_signals = 0;  // Ctrl-C comes to on_interrupt, and readline returns
     rl_attempted_completion_function = complete;
     rl_completion_append_character = '\0';  // after "add" comes ", [...]", not a space
     // ':' is part of module:function, so it does not break words.
@@ -178,23 +240,48 @@ int interactive(rotsh::shell& sh, const rot::node& node) {
     const std::filesystem::path history = std::filesystem::path(home ? home : ".") / ".rot_history";
     for (const auto& line : read_lines(history)) ::add_history(line.c_str());
 
-    const std::string prompt = node.name() + "> ";
-    for (;;) {
+    std::string statement;  // what was typed of it so far, over several lines
+    bool interrupted_before = false;
+    while (!g_terminate) {
         g_news.flush();
+        const std::string prompt = fmt::format("{} {}> ", node.name(), sh.next_number());
+        g_interrupts = 0;
         char* raw = ::readline(prompt.c_str());
-        if (!raw) break;
+        if (g_terminate) break;
+        if (!raw && g_interrupts > 0) {
+            // Ctrl-C at a prompt: the line (and a statement begun) is dropped.
+            std::fputs("\n", stdout);
+            statement.clear();
+            if (interrupted_before) break;
+            interrupted_before = true;
+            std::fputs("(Ctrl-C again to quit)\n", stdout);
+            continue;
+        }
+        if (!raw) {
+            // Ctrl-D: libedit echoed "^D" after the prompt; it goes, and the line ends.
+            std::fputs("\b\b  \n", stdout);
+            break;
+        }
+        interrupted_before = false;
         const std::string line(raw);
         std::free(raw);
-        if (line.find_first_not_of(" \t") == std::string::npos) continue;
-        ::add_history(line.c_str());
-        std::ofstream(history, std::ios::app) << line << '\n';
+        if (statement.empty() && blank(line)) continue;
+        statement += statement.empty() ? line : "\n" + line;
+        if (!rotsh::shell::is_complete(statement)) continue;
+        // One history entry per statement, however many lines it took.
+        std::string entry = statement;
+        std::replace(entry.begin(), entry.end(), '\n', ' ');
+        ::add_history(entry.c_str());
+        std::ofstream(history, std::ios::app) << entry << '\n';
+        const std::string text = std::exchange(statement, {});
         bool quit = false;
-        for (const auto& o : sh.eval(line)) {
+        for (const auto& o : sh.eval(text)) {
             print_line(o.line);
             quit = quit || o.quit;
         }
         if (quit) break;
     }
+    g_shell = nullptr;
     if (auto lines = read_lines(history); lines.size() > history_limit) {
         std::ofstream out(history, std::ios::trunc);
         for (auto it = lines.end() - history_limit; it != lines.end(); ++it) out << *it << '\n';
@@ -204,50 +291,77 @@ int interactive(rotsh::shell& sh, const rot::node& node) {
 
 // --- Scripts and -e -----------------------------------------------------------
 
+/// Prints each outcome; false when the script should stop (q(), or a failure without --keep-going).
+bool report(const std::vector<rotsh::outcome>& outcomes, bool keep_going, int& status) {
+    for (const auto& o : outcomes) {
+        print_line(o.line);
+        if (!o.ok) status = 1;
+        if (o.quit || (!o.ok && !keep_going)) return false;
+    }
+    return true;
+}
+
+/// 128 + the signal that asks a script to end (Ctrl-C, SIGTERM), or 0.
+int signalled() {
+    if (g_terminate) return 128 + SIGTERM;
+    return g_interrupts > 0 ? 128 + SIGINT : 0;
+}
+
+/// Statements may span lines: each is evaluated once its `.` has come.
 int run_script(rotsh::shell& sh, std::istream& in, bool keep_going) {
     int status = 0;
+    std::string statement;
     std::string line;
-    while (std::getline(in, line)) {
-        for (const auto& o : sh.eval(line)) {
-            print_line(o.line);
-            if (!o.ok) status = 1;
-            if (o.quit || (!o.ok && !keep_going)) return status;
-        }
+    while (!signalled() && std::getline(in, line)) {
+        if (statement.empty() && blank(line)) continue;
+        statement += statement.empty() ? line : "\n" + line;
+        if (!rotsh::shell::is_complete(statement)) continue;
+        const bool go_on = report(sh.eval(std::exchange(statement, {})), keep_going, status);
+        if (signalled()) return signalled();
+        if (!go_on) return status;
     }
+    if (signalled()) return signalled();
+    // The end of the input ends an unfinished last statement.
+    if (!blank(statement)) report(sh.eval(statement), keep_going, status);
     return status;
 }
 
-// --- --serve -------------------------------------------------------------------
+// --- The node, as the config and the arguments describe it ----------------------
 
-// Runs until SIGINT or SIGTERM, then stops the node: peers are told goodbye
-// at once, handlers already running get the shutdown grace period. The
-// process is gone within the grace period and a second after, whatever a
-// handler does; a second signal ends it at once.
-int serve(rot::node& node, const sigset_t& signals) {
-    int sig = 0;
-    ::sigwait(&signals, &sig);
-    std::atomic<bool> stopped{false};
-    std::thread stopper([&] {
-        node.stop();
-        stopped = true;
-    });
-    const auto limit = std::chrono::steady_clock::now() + node.options().shutdown_grace + std::chrono::seconds(1);
-    while (!stopped) {
-        const timespec tick{0, 20'000'000};
-        if (::sigtimedwait(&signals, nullptr, &tick) > 0 || std::chrono::steady_clock::now() > limit) {
-            std::fflush(nullptr);
-            std::_Exit(stopped ? 0 : 1);  // the second signal, or a handler past its grace
+/// The locale's character type, so that libedit reads and shows UTF-8; a
+/// terminal without a UTF-8 locale gets C.UTF-8. Numbers stay in the C locale.
+void use_utf8() {
+    const char* ctype = std::setlocale(LC_CTYPE, "");
+    const std::string_view codeset = ctype ? ::nl_langinfo(CODESET) : "";
+    if (codeset != "UTF-8") std::setlocale(LC_CTYPE, "C.UTF-8");
+}
+
+/// Loads the config's modules, starts its servers and dials its connections,
+/// in that order; the first failure is returned (nothing of the job runs).
+std::optional<std::string> apply(rot::node& node, const rot::config& cfg) {
+    for (const auto& m : cfg.modules)
+        if (auto r = node.load_module(m); !r) return r.error().message;
+    for (const auto& s : cfg.servers) {
+        try {
+            node.start_server(s);
+        } catch (const rot::error& e) {
+            return e.message();
         }
     }
-    stopper.join();
-    // Threads still in handlers past their grace are not waited for.
-    std::fflush(nullptr);
-    std::_Exit(0);
+    for (const auto& c : cfg.connects) {
+        // A linked pool is kept up: lost connections are dialed again; with
+        // its server's name given it may start before its server does.
+        auto options = c.options;
+        options.supervise = options.supervise || c.link;
+        if (auto r = node.try_connect(c.host, options, c.connections); !r) return r.error().message;
+    }
+    return std::nullopt;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    use_utf8();
     const auto args = parse_arguments(argc, argv);
     if (!args) return 2;
 
@@ -260,19 +374,27 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    // Without a name of its own, each rotsh is rotsh_<pid>: two scripted
+    // calls at once never take each other's name.
     if (args->name) cfg.node.name = *args->name;
+    else if (cfg.node.name == rot::node_options{}.name) cfg.node.name = fmt::format("rotsh_{}", ::getpid());
     if (args->cookie || args->cookie_file) {
         cfg.node.cookie = args->cookie.value_or("");
         cfg.node.cookie_file = args->cookie_file.value_or("");
     }
+    if (args->timeout) cfg.node.call_timeout = *args->timeout;
 
-    // Signals are taken synchronously by --serve: block them before the
-    // node's threads start, so every thread inherits the mask.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    if (args->serve) ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // --serve takes SIGINT and SIGTERM in node::wait(): blocked before the
+    // node's threads start, so that none of them takes one first.
+    if (args->serve) {
+        sigset_t signals;
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGINT);
+        sigaddset(&signals, SIGTERM);
+        ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    } else {
+        catch_signals();
+    }
 
     std::optional<rot::node> node;
     try {
@@ -282,55 +404,56 @@ int main(int argc, char** argv) {
         return 2;
     }
     rot::set_log_level(cfg.log_level);  // checked by the config loader
-    rotsh::shell sh(*node, print_line);
-
-    for (const auto& m : cfg.modules) {
-        auto r = node->load_module(beside_rotsh(m));
-        if (!r) std::cerr << "rotsh: " << r.error().message << "\n";
+    if (const auto failed = apply(*node, cfg)) {
+        std::cerr << "rotsh: " << *failed << "\n";
+        return 2;
     }
-    for (const auto& s : cfg.servers) {
-        try {
-            node->start_server(s);
-        } catch (const rot::error& e) {
-            std::cerr << "rotsh: " << e.message() << "\n";
-            return 1;
-        }
-    }
-    // One line when a peer goes down or comes back (stderr: stdout carries
-    // one line per expression).
+    // At a prompt and in --serve, one line when a peer goes down or comes
+    // back (stderr: stdout carries one line per expression). A script learns
+    // it from its own results.
     const bool at_terminal = !args->serve && args->expressions.empty() && ::isatty(STDIN_FILENO);
     if (at_terminal) g_news.hold_for_prompt();
-    node->on_peer_down([](const std::string& peer, const rot::failure& reason) {
-        g_news.say(fmt::format("rotsh: {} is down: {}", peer, reason.message));
-    });
-    node->on_peer_up([](const std::string& peer) { g_news.say(fmt::format("rotsh: {} is up", peer)); });
-    bool linked_failed = false;
-    for (const auto& c : cfg.connects) {
-        // A linked pool is kept up: lost connections are dialed again.
-        auto options = c.options;
-        options.supervise = options.supervise || c.link;
-        auto r = node->try_connect(c.host, options, c.connections);
-        if (!r) {
-            std::cerr << "rotsh: " << r.error().message << "\n";
-            linked_failed = linked_failed || c.link;
-        }
+    if (at_terminal || args->serve) {
+        // "Up" is news only for a peer that was down: a connect says so itself.
+        auto was_down = std::make_shared<std::set<std::string>>();
+        auto news_mutex = std::make_shared<std::mutex>();
+        node->on_peer_down([was_down, news_mutex](const std::string& peer, const rot::failure& reason) {
+            std::lock_guard lock(*news_mutex);
+            was_down->insert(peer);
+            g_news.say(fmt::format("rotsh: {} is down: {}", peer, reason.message));
+        });
+        node->on_peer_up([was_down, news_mutex](const std::string& peer) {
+            std::lock_guard lock(*news_mutex);
+            if (was_down->erase(peer)) g_news.say(fmt::format("rotsh: {} is up", peer));
+        });
+    }
+
+    rotsh::settings settings;
+    settings.json = args->json;
+    if (at_terminal) {
+        settings.width = terminal_width();
+        return interactive(settings, *node);
+    }
+    rotsh::shell sh(*node, print_line, settings);
+    g_shell = &sh;
+    int status = 0;
+    for (const auto& e : args->expressions) {
+        const bool go_on = report(sh.eval(e), args->keep_going, status);
+        if (signalled()) return signalled();
+        if (!go_on) return status;
     }
     if (args->serve) {
-        // A linked pool that could not start (no server name to wait for) is the job failing.
-        if (linked_failed) return 1;
-        return serve(*node, signals);
+        if (status != 0) return status;
+        g_shell = nullptr;
+        // Peers are told goodbye at once; handlers already running get the
+        // shutdown grace period; a second signal ends the process at once.
+        // Handlers still running after their grace are not waited for.
+        (void)node->wait();
+        std::fflush(nullptr);
+        std::_Exit(0);
     }
-    if (!args->expressions.empty()) {
-        int status = 0;
-        for (const auto& e : args->expressions) {
-            for (const auto& o : sh.eval(e)) {
-                print_line(o.line);
-                if (!o.ok) status = 1;
-                if (o.quit || (!o.ok && !args->keep_going)) return status;
-            }
-        }
-        return status;
-    }
-    if (::isatty(STDIN_FILENO)) return interactive(sh, *node);
-    return run_script(sh, std::cin, args->keep_going);
+    if (!args->expressions.empty()) return status;
+    status = run_script(sh, std::cin, args->keep_going);
+    g_shell = nullptr;
+    return status;
 }

@@ -1,10 +1,20 @@
 #include "shell.hpp"
 
+#include <rot/async.hpp>
+
+#include <fmt/ranges.h>
+
 #include <algorithm>
-#include <cctype>
-#include <chrono>
-#include <map>
+#include <condition_variable>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <mutex>
 #include <regex>
+#include <stdexcept>
+#include <utility>
+
+#include "format.hpp"
 
 namespace rotsh {
 
@@ -17,14 +27,27 @@ namespace {
 
 // Completion asks peers; a slow peer must not freeze the prompt.
 constexpr auto completion_timeout = 300ms;
+// A signal handler cannot notify a condition variable, so waits look at the
+// interrupt flag this often.
+constexpr auto interrupt_poll = 10ms;
+// Statements v(N) and e(N) reach back to, as many as erl keeps by default.
+constexpr std::size_t history_limit = 20;
+// call(Node, MFA, infinity).
+constexpr std::chrono::milliseconds forever = std::chrono::hours(24 * 365);
 
-[[noreturn]] void raise(errc code, std::string message) { throw rot::error(code, message); }
+/// A failure of the shell's own, of a kind rot::errc has no name for
+/// (badmatch, unbound, interrupted).
+class shell_error : public std::runtime_error {
+public:
+    shell_error(std::string kind, const std::string& message)
+        : std::runtime_error(message), kind_(std::move(kind)) {}
+    [[nodiscard]] const std::string& kind() const noexcept { return kind_; }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    return s;
-}
+private:
+    std::string kind_;
+};
+
+[[noreturn]] void raise(errc code, const std::string& message) { throw rot::error(code, message); }
 
 std::string_view errc_name(errc e) {
     switch (e) {
@@ -49,6 +72,7 @@ std::string_view errc_name(errc e) {
         case errc::auth_failed: return "auth_failed";
         case errc::tls_failed: return "tls_failed";
         case errc::not_sent: return "not_sent";
+        case errc::bind_failed: return "bind_failed";
     }
     return "error";
 }
@@ -57,9 +81,32 @@ errc code_of(const rot::failure& f) {
     return f.code.category() == rot::category() ? static_cast<errc>(f.code.value()) : errc::exception;
 }
 
+/// True when the peer answered (it refused or failed the request), as
+/// opposed to failures to reach it: the peer is there.
+bool answered(const rot::failure& f) {
+    const errc c = code_of(f);
+    return c == errc::undef || c == errc::badarg || c == errc::exception || c == errc::bad_request;
+}
+
+/// {Code, "message"}.
+term reason(const rot::failure& f) {
+    return rot::tuple(atom(std::string(errc_name(code_of(f)))), term::make_string_lossy(f.message));
+}
+
 /// {error, {Code, "message"}}: how the API's own failures answer.
-term error_answer(const rot::failure& f) {
-    return rot::tuple(atom("error"), rot::tuple(atom(std::string(errc_name(code_of(f)))), f.message));
+term error_answer(const rot::failure& f) { return rot::tuple(atom("error"), reason(f)); }
+
+bool is_error_answer(const term& t) {
+    return t.is_tuple() && !t.as_tuple().empty() && t.as_tuple()[0].is_atom("error");
+}
+
+std::string exception_text(std::string_view kind, std::string_view message) {
+    if (kind == "interrupted") return fmt::format("** interrupted: {}", message);
+    // These messages say what happened on their own; the others get their kind.
+    static constexpr std::string_view plain[] = {"undef", "badarg", "exception", "badmatch", "unbound"};
+    if (std::find(std::begin(plain), std::end(plain), kind) != std::end(plain))
+        return fmt::format("** exception error: {}", message);
+    return fmt::format("** exception error: {}: {}", kind, message);
 }
 
 /// A name given as an atom or a string.
@@ -75,15 +122,34 @@ std::int64_t int_of(const term& t, std::string_view what, std::int64_t lo, std::
     return t.as_int();
 }
 
-/// An IP address as a string, an atom or a tuple such as {127,0,0,1}.
-std::string ip_of(const term& t) {
-    if (t.is_tuple() && t.as_tuple().size() == 4) {
-        std::string out;
-        for (const auto& part : t.as_tuple())
-            out += (out.empty() ? "" : ".") + std::to_string(int_of(part, "an ip address part", 0, 255));
-        return out;
+/// A host or an IP address: a string, an atom, or a tuple as Erlang's inet
+/// has them: {127,0,0,1}, {0,0,0,0,0,0,0,1}.
+std::string ip_of(const term& t, std::string_view what) {
+    if (t.is_tuple() && (t.as_tuple().size() == 4 || t.as_tuple().size() == 8)) {
+        const bool v4 = t.as_tuple().size() == 4;
+        std::vector<std::string> parts;
+        for (const auto& part : t.as_tuple()) {
+            const auto v = int_of(part, "an ip address part", 0, v4 ? 255 : 65535);
+            parts.push_back(v4 ? fmt::format("{}", v) : fmt::format("{:x}", v));
+        }
+        return fmt::format("{}", fmt::join(parts, v4 ? "." : ":"));
     }
-    return name_of(t, "ip");
+    return name_of(t, what);
+}
+
+/// call(Node, infinity) or a number of milliseconds.
+std::chrono::milliseconds timeout_of(const term& t) {
+    if (t.is_atom("infinity")) return forever;
+    return std::chrono::milliseconds(int_of(t, "Timeout", 0, INT32_MAX));
+}
+
+/// {M, F, A} or {F, A}, as rot::mfa::from_term reads it, but M and F may be strings too.
+rot::mfa mfa_of(const term& t) {
+    if (!t.is_tuple()) return rot::mfa::from_term(t);  // which says what is wrong
+    term::tuple_type items = t.as_tuple();
+    for (std::size_t i = 0; i + 1 < items.size(); ++i)
+        if (items[i].is_string()) items[i] = atom(items[i].as_string());
+    return rot::mfa::from_term(term::make_tuple(std::move(items)));
 }
 
 /// Calls f(key, value) for each {Key, Value} of a proplist.
@@ -142,7 +208,7 @@ rot::server_options server_options_of(const term& opts) {
     each_option(opts, [&](std::string_view key, const term& v) {
         if (key == "name") o.name = name_of(v, "name");
         else if (key == "port") o.port = static_cast<std::uint16_t>(int_of(v, "port", 0, 65535));
-        else if (key == "ip") o.ip = ip_of(v);
+        else if (key == "ip") o.ip = ip_of(v, "ip");
         else if (key == "acceptors") o.acceptors = static_cast<unsigned>(int_of(v, "acceptors", 1, 1024));
         else if (key == "jail") o.jail = name_of(v, "jail");
         else if (key == "jails") {
@@ -209,16 +275,61 @@ term connection_term(const rot::connection_info& c) {
                      {atom("pending"), c.calls_pending}});
 }
 
-// Parse errors point into the wrapped text "[...]"; move them back to the expression.
-[[noreturn]] void reraise_shifted(const rot::error& e, std::size_t offset) {
-    static const std::regex where(R"(^(\d+):(\d+): ([\s\S]*)$)");
-    std::smatch m;
-    const std::string& msg = e.message();
-    if (std::regex_match(msg, m, where) && m[1] == "1") {
-        const long column = std::stol(m[2]) - 1 + static_cast<long>(offset);
-        raise(errc::parse_error, fmt::format("1:{}: {}", std::max(1L, column), m[3].str()));
+/// A map from its keys and values in turn; a key given twice keeps its last
+/// value, as in Erlang.
+term map_of(std::vector<term> keys_and_values) {
+    term::map_type entries;
+    for (std::size_t i = 0; i + 1 < keys_and_values.size(); i += 2)
+        entries.emplace_back(std::move(keys_and_values[i]), std::move(keys_and_values[i + 1]));
+    std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    term::map_type unique;
+    for (auto& e : entries) {
+        if (!unique.empty() && unique.back().first == e.first) unique.back().second = std::move(e.second);
+        else unique.push_back(std::move(e));
     }
-    throw e;
+    return term::make_map(std::move(unique));
+}
+
+/// Matches `value` against `pattern`: variables bound before (in `bound`)
+/// must be equal, new ones go to `fresh` (so a failed match binds nothing).
+bool match(const expr& pattern, const term& value, const bindings& bound, bindings& fresh) {
+    const auto all = [&](const std::vector<expr>& ps, const std::vector<term>& vs, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            if (!match(ps[i], vs[i], bound, fresh)) return false;
+        return true;
+    };
+    switch (pattern.what) {
+        case expr::kind::literal: return pattern.value == value;
+        case expr::kind::variable: {
+            if (pattern.name == "_") return true;
+            if (const auto it = bound.find(pattern.name); it != bound.end()) return it->second == value;
+            const auto [it, added] = fresh.try_emplace(pattern.name, value);
+            return added || it->second == value;
+        }
+        case expr::kind::tuple:
+            return value.is_tuple() && value.as_tuple().size() == pattern.items.size() &&
+                   all(pattern.items, value.as_tuple(), pattern.items.size());
+        case expr::kind::list: {
+            if (!value.is_list()) return false;
+            const auto& xs = value.as_list();
+            const std::size_t heads = pattern.items.size() - (pattern.has_tail ? 1 : 0);
+            if (pattern.has_tail ? xs.size() < heads : xs.size() != heads) return false;
+            if (!all(pattern.items, xs, heads)) return false;
+            return !pattern.has_tail ||
+                   match(pattern.items.back(), term::make_list(term::list_type(xs.begin() + heads, xs.end())), bound,
+                         fresh);
+        }
+        case expr::kind::map:
+            if (!value.is_map()) return false;
+            for (std::size_t i = 0; i < pattern.items.size(); i += 2) {
+                const term* v = value.find(pattern.items[i].value);
+                if (!v || !match(pattern.items[i + 1], *v, bound, fresh)) return false;
+            }
+            return true;
+        case expr::kind::call:
+        case expr::kind::match: break;  // not patterns: the parser lets none through
+    }
+    return false;
 }
 
 struct shell_function {
@@ -228,63 +339,64 @@ struct shell_function {
 
 const std::vector<shell_function>& shell_functions() {
     static const std::vector<shell_function> all = {
-        {"start_server", 1}, {"stop_server", 1}, {"connect", 2},    {"connect", 3},
-        {"connect_link", 2}, {"connect_link", 3}, {"connected", 0},   {"connected", 1},  {"connections", 0},
-        {"servers", 0},      {"disconnect", 1},  {"call", 2},       {"call", 3},
-        {"cast", 2},         {"load_module", 1}, {"modules", 0},    {"help", 0},
-        {"q", 0},
+        {"start_server", 1}, {"stop_server", 1}, {"connect", 2},     {"connect", 3},    {"connect_link", 2},
+        {"connect_link", 3}, {"connected", 0},   {"connected", 1},   {"connections", 0}, {"servers", 0},
+        {"disconnect", 1},   {"call", 2},        {"call", 3},        {"cast", 2},       {"multicall", 2},
+        {"multicall", 3},    {"ping", 1},        {"node", 0},        {"nodes", 0},      {"load_module", 1},
+        {"modules", 0},      {"tc", 1},          {"f", 0},           {"f", 1},          {"b", 0},
+        {"v", 1},            {"e", 1},           {"help", 0},        {"q", 0},
     };
     return all;
 }
 
+bool is_shell_function(std::string_view name, std::size_t arity) {
+    const auto& all = shell_functions();
+    return std::any_of(all.begin(), all.end(), [&](const auto& f) { return f.name == name && f.arity == arity; });
+}
+
+/// What an Erlang user types for what the shell has.
+struct alias {
+    std::string_view module;
+    std::string_view function;
+    std::size_t arity;
+    std::string_view shell_function;
+};
+
+// The rpc ones take Node(s), M, F, A[, Timeout] where the shell's take
+// Node(s), {M, F, A}[, Timeout].
+constexpr alias aliases[] = {
+    {"erlang", "node", 0, "node"},        {"erlang", "nodes", 0, "nodes"},
+    {"net_adm", "ping", 1, "ping"},       {"rpc", "call", 4, "call"},
+    {"rpc", "call", 5, "call"},           {"rpc", "cast", 4, "cast"},
+    {"rpc", "multicall", 4, "multicall"}, {"rpc", "multicall", 5, "multicall"},
+};
+
+const alias* find_alias(std::string_view module, std::string_view function, std::size_t arity) {
+    for (const auto& a : aliases)
+        if (a.module == module && a.function == function && a.arity == arity) return &a;
+    return nullptr;
+}
+
 }  // namespace
 
-std::string exception_line(const rot::failure& f) {
-    const errc code = code_of(f);
-    // These messages say what happened on their own; the others get their kind.
-    const bool self_explanatory =
-        code == errc::undef || code == errc::badarg || code == errc::exception || code == errc::not_connected;
-    return self_explanatory ? "** exception error: " + f.message
-                            : fmt::format("** exception error: {}: {}", errc_name(code), f.message);
-}
+std::string exception_line(const rot::failure& f) { return exception_text(errc_name(code_of(f)), f.message); }
 
 std::vector<std::string> split_expressions(std::string_view input) {
-    std::vector<std::string> out;
-    std::string current;
-    const auto flush = [&] {
-        const auto t = trim(current);
-        if (!t.empty()) out.emplace_back(t);
-        current.clear();
-    };
-    for (std::size_t i = 0; i < input.size(); ++i) {
-        const char c = input[i];
-        if (c == '"' || c == '\'') {
-            // Copy the quoted text whole, escapes included.
-            current += c;
-            for (++i; i < input.size(); ++i) {
-                current += input[i];
-                if (input[i] == '\\' && i + 1 < input.size()) current += input[++i];
-                else if (input[i] == c) break;
-            }
-        } else if (c == '$' && i + 1 < input.size()) {
-            current += c;
-            current += input[++i];
-            if (input[i] == '\\' && i + 1 < input.size()) current += input[++i];
-        } else if (c == '%') {
-            while (i < input.size() && input[i] != '\n') ++i;
-            current += '\n';
-        } else if (c == '.' && (i + 1 == input.size() || std::isspace(static_cast<unsigned char>(input[i + 1])) ||
-                                input[i + 1] == '%')) {
-            flush();
-        } else {
-            current += c;
-        }
-    }
-    flush();
-    return out;
+    auto s = split_statements(input);
+    if (!s.rest.empty()) s.ended.push_back(std::move(s.rest));
+    return std::move(s.ended);
 }
 
-shell::shell(rot::node& node, std::function<void(std::string_view)> say) : node_(node), say_(std::move(say)) {}
+shell::shell(rot::node& node, std::function<void(std::string_view)> say)
+    : shell(node, std::move(say), settings{}) {}
+
+shell::shell(rot::node& node, std::function<void(std::string_view)> say, settings s)
+    : node_(node),
+      say_(std::move(say)),
+      settings_(s),
+      call_timeout_(s.call_timeout.value_or(node.options().call_timeout)) {}
+
+bool shell::is_complete(std::string_view text) { return split_statements(text).rest.empty(); }
 
 const std::vector<std::string>& shell::help_lines() {
     static const std::vector<std::string> lines = {
@@ -293,8 +405,9 @@ const std::vector<std::string>& shell::help_lines() {
         "                            {cookies, [{Client, \"secret\"}]}, {transport, tls}, {certfile, F},",
         "                            {keyfile, F}, {cacertfile, F}, {fail_if_no_peer_cert, true}]",
         "stop_server(Name)           stop a server and close its connections",
-        "connect(Host, Opts)         dial 4 connections; Opts: [{name, cl}, {port, 2222}, {jail, Module},",
-        "                            {cookie, \"secret\"}, {transport, tls}, {cacertfile, F}, {verify, verify_peer}]",
+        "connect(Host, Opts)         dial 4 connections; Host: localhost, \"10.0.0.1\", {127,0,0,1};",
+        "                            Opts: [{name, cl}, {port, 2222}, {jail, Module}, {cookie, \"secret\"},",
+        "                            {transport, tls}, {cacertfile, F}, {verify, verify_peer}]",
         "connect(Host, Opts, N)      dial N connections",
         "connect_link(Host, Opts[, N]) a pool kept up: lost connections are dialed again, with",
         "                            backoff, until disconnect(); {server, Name} lets it start first",
@@ -303,12 +416,24 @@ const std::vector<std::string>& shell::help_lines() {
         "connections()               every connection, as maps",
         "servers()                   every server, as maps",
         "disconnect(Name)            say goodbye to a peer and close its connections",
-        "call(Node, {M, F, A})       call M:F(A...) on Node and wait (5000 ms)",
-        "call(Node, {M, F, A}, Ms)   the same with a timeout in milliseconds",
+        "call(Node, {M, F, A})       call M:F(A...) on Node and wait (the call timeout)",
+        "call(Node, {M, F, A}, Ms)   the same with a timeout in milliseconds (or infinity)",
         "call(Node, {F, A})          call F(A...) where Node's server jails us to a module",
         "cast(Node, {M, F, A})       send M:F(A...) to Node without waiting",
+        "multicall(Nodes, {M, F, A}[, Ms]) call every node at once: {[Result], [BadNode]}",
+        "ping(Node)                  pong if Node answers, else pang",
+        "node()                      this node's name",
+        "nodes()                     the connected nodes, but this one",
+        "M:F(A...)                   call this node's own module M (math:add(1, 2), rot:memory());",
+        "                            erlang:node(), net_adm:ping(N), rpc:call(N, M, F, A) and",
+        "                            rpc:multicall(Ns, M, F, A) are the shell's functions",
         "load_module(Path)           load a plugin module into this node",
         "modules()                   the modules this node exports",
+        "Pattern = Expr              match, binding the pattern's unbound variables",
+        "tc(Expr)                    {Microseconds, Value}: the time Expr takes",
+        "b()                         the bindings",
+        "f(), f(X)                   forget every binding, or X",
+        "v(N), e(N)                  the value of statement N, or evaluate it again (N < 0: back)",
         "help()                      this list",
         "q()                         stop the node and quit",
     };
@@ -316,60 +441,194 @@ const std::vector<std::string>& shell::help_lines() {
 }
 
 std::vector<outcome> shell::eval(std::string_view input) {
+    interrupted_.store(false, std::memory_order_relaxed);
     std::vector<outcome> out;
-    for (const auto& expr : split_expressions(input)) {
-        out.push_back(eval_one(expr));
+    for (const auto& text : split_expressions(input)) {
+        out.push_back(eval_statement(text));
         if (out.back().quit) break;
     }
     return out;
 }
 
-outcome shell::eval_one(std::string_view expr) {
-    try {
-        // A call looks like [rot:]name(Args...); anything else is a term, which evaluates to itself.
-        static const std::regex call_head(R"(^(?:rot\s*:\s*)?([a-z][A-Za-z0-9_]*)\s*\()");
-        const std::string text(expr);
-        std::smatch m;
-        if (!std::regex_search(text, m, call_head)) return {fmt::format("{}", rot::parse_term(expr))};
-        const std::string function = m[1];
-        const std::size_t open = static_cast<std::size_t>(m.length(0));
-        if (text.back() != ')')
-            raise(errc::parse_error, fmt::format("1:{}: expected ')' to end the call of {}", text.size() + 1, function));
-        term args;
-        try {
-            args = rot::parse_term("[" + text.substr(open, text.size() - open - 1) + "]");
-        } catch (const rot::error& e) {
-            reraise_shifted(e, open);
-        }
-        term answer = apply(function, args.as_list());
-        const bool failed = answer.is_tuple() && !answer.as_tuple().empty() && answer.as_tuple()[0].is_atom("error");
-        return {fmt::format("{}", answer), !failed, function == "q"};
-    } catch (const rot::error& e) {
-        return {exception_line(e.to_failure()), false};
-    } catch (const std::exception& e) {
-        return {exception_line({rot::make_error_code(errc::exception), e.what()}), false};
-    }
+outcome shell::failed(std::string_view kind, std::string_view message) const {
+    outcome o;
+    o.line = settings_.json ? json_error(kind, message) : exception_text(kind, message);
+    o.ok = false;
+    o.interrupted = kind == "interrupted";
+    return o;
 }
 
-term shell::apply(std::string_view f, const term::list_type& a) {
+outcome shell::eval_statement(const std::string& text) {
+    statement s;
+    try {
+        s = parse_statement(text);
+    } catch (const rot::error& e) {
+        return failed(errc_name(errc::parse_error), e.message());
+    }
+    current_ = ++evaluated_;
+    quit_ = false;
+    past record{current_, text, std::nullopt};
+    outcome o;
+    try {
+        // A statement that raises binds nothing, as in erl.
+        bindings working = bindings_;
+        term value = run(s, working);
+        bindings_ = std::move(working);
+        o.line = show(value);
+        o.ok = !is_error_answer(value);
+        o.quit = quit_;
+        record.value = std::move(value);
+    } catch (const shell_error& e) {
+        o = failed(e.kind(), e.what());
+    } catch (const rot::error& e) {
+        o = failed(errc_name(code_of(e.to_failure())), e.message());
+    } catch (const std::exception& e) {
+        o = failed(errc_name(errc::exception), e.what());
+    }
+    history_.push_back(std::move(record));
+    if (history_.size() > history_limit) history_.pop_front();
+    return o;
+}
+
+std::string shell::show(const term& value) const {
+    if (!settings_.json) return pretty(value, settings_.width);
+    if (!is_error_answer(value)) return to_json(value);
+    // {error, {Kind, "message"}}, as the API's failures answer, keeps its
+    // parts; another reason is given as its text.
+    const auto& t = value.as_tuple();
+    if (t.size() == 2 && t[1].is_tuple() && t[1].as_tuple().size() == 2 && t[1].as_tuple()[0].is_atom() &&
+        t[1].as_tuple()[1].is_string())
+        return json_error(t[1].as_tuple()[0].atom_name(), t[1].as_tuple()[1].as_string());
+    return json_error("error", rot::to_string(t.size() == 2 ? t[1] : value));
+}
+
+term shell::run(const statement& s, bindings& b) {
+    term value;
+    for (const auto& e : s) value = evaluate(e, b);
+    return value;
+}
+
+std::vector<term> shell::evaluate_all(const std::vector<expr>& es, bindings& b) {
+    std::vector<term> out;
+    out.reserve(es.size());
+    for (const auto& e : es) out.push_back(evaluate(e, b));
+    return out;
+}
+
+term shell::evaluate(const expr& e, bindings& b) {
+    switch (e.what) {
+        case expr::kind::literal: return e.value;
+        case expr::kind::variable: {
+            const auto it = b.find(e.name);
+            if (it == b.end()) throw shell_error("unbound", fmt::format("variable '{}' is unbound", e.name));
+            return it->second;
+        }
+        case expr::kind::tuple: return term::make_tuple(evaluate_all(e.items, b));
+        case expr::kind::list: {
+            auto items = evaluate_all(e.items, b);
+            if (e.has_tail) {
+                term tail = std::move(items.back());
+                items.pop_back();
+                if (!tail.is_list())
+                    raise(errc::badarg,
+                          fmt::format("bad argument: the tail of a list must be a list (terms have no improper "
+                                      "lists), got {}",
+                                      tail));
+                auto& rest = tail.as_list();
+                items.insert(items.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+            }
+            return term::make_list(std::move(items));
+        }
+        case expr::kind::map: return map_of(evaluate_all(e.items, b));
+        case expr::kind::call: return call(e, b);
+        case expr::kind::match: {
+            term value = evaluate(e.items[1], b);
+            bindings fresh;
+            if (!match(e.items[0], value, b, fresh))
+                throw shell_error("badmatch", fmt::format("no match of right hand side value {}", value));
+            b.merge(fresh);
+            return value;
+        }
+    }
+    raise(errc::exception, "unknown expression");
+}
+
+term shell::call(const expr& e, bindings& b) {
+    if (e.callee.size() == 1) return shell_call(e.callee[0].value.atom_name(), e.items, b);
+    const auto name = [&](const expr& x, std::string_view what) {
+        const term t = evaluate(x, b);
+        if (!t.is_atom()) raise(errc::badarg, fmt::format("bad argument: a {} must be an atom, got {}", what, t));
+        return t.atom_name();
+    };
+    const std::string module = name(e.callee[0], "module");
+    const std::string function = name(e.callee[1], "function");
+    const std::size_t arity = e.items.size();
+    if (module == "rot" && is_shell_function(function, arity)) return shell_call(function, e.items, b);
+    auto args = evaluate_all(e.items, b);
+    if (const alias* a = find_alias(module, function, arity)) {
+        if (module == "rpc") {
+            term request = rot::tuple(std::move(args[1]), std::move(args[2]), std::move(args[3]));
+            args.erase(args.begin() + 1, args.begin() + 4);
+            args.insert(args.begin() + 1, std::move(request));
+        }
+        return apply(a->shell_function, args, b);
+    }
+    return local_call({module, function, std::move(args)}, call_timeout_);
+}
+
+term shell::shell_call(std::string_view function, const std::vector<expr>& args, bindings& b) {
+    // tc/1 times its argument's evaluation, and f/1's names a variable that
+    // may be unbound: neither is evaluated first.
+    if (function == "tc" && args.size() == 1) {
+        const auto start = std::chrono::steady_clock::now();
+        term value = evaluate(args[0], b);
+        const auto took = std::chrono::steady_clock::now() - start;
+        return rot::tuple(std::chrono::duration_cast<std::chrono::microseconds>(took).count(), std::move(value));
+    }
+    if (function == "f" && args.size() == 1) {
+        if (args[0].what != expr::kind::variable)
+            raise(errc::badarg, "bad argument: f/1 forgets a variable, as in f(X)");
+        b.erase(args[0].name);
+        return atom("ok");
+    }
+    return apply(function, evaluate_all(args, b), b);
+}
+
+term shell::apply(std::string_view f, const std::vector<term>& a, bindings& b) {
     const std::size_t n = a.size();
     const auto is = [&](std::string_view name, std::size_t arity) { return f == name && n == arity; };
 
     if (is("call", 2) || is("call", 3)) {
         const auto peer = name_of(a[0], "Node");
-        const auto request = rot::mfa::from_term(a[1]);
-        auto timeout = node_.options().call_timeout;
-        if (n == 3) {
-            if (a[2].is_atom("infinity")) timeout = std::chrono::hours(24 * 365);
-            else timeout = std::chrono::milliseconds(int_of(a[2], "Timeout", 0, INT32_MAX));
-        }
-        auto r = node_.try_call(peer, request, timeout);
-        if (!r) throw rot::error(r.error());
-        return std::move(r).value();
+        const auto timeout = n == 3 ? timeout_of(a[2]) : call_timeout_;
+        return await_one(peer, mfa_of(a[1]), timeout);
     }
     if (is("cast", 2)) {
-        node_.try_cast(name_of(a[0], "Node"), rot::mfa::from_term(a[1])).value();
+        node_.try_cast(name_of(a[0], "Node"), mfa_of(a[1])).value();
         return atom("ok");
+    }
+    if (is("multicall", 2) || is("multicall", 3)) {
+        if (!a[0].is_list()) raise(errc::badarg, fmt::format("bad argument: Nodes must be a list, got {}", a[0]));
+        std::vector<std::string> peers;
+        for (const auto& x : a[0].as_list()) peers.push_back(name_of(x, "a node"));
+        auto results = await(peers, mfa_of(a[1]), n == 3 ? timeout_of(a[2]) : call_timeout_);
+        // As rpc:multicall: a node that answered with an error gives {badrpc, Reason}; one that could not be
+        // reached is a bad node.
+        term::list_type good, bad;
+        for (std::size_t i = 0; i < peers.size(); ++i) {
+            if (results[i]) good.push_back(std::move(results[i]).value());
+            else if (answered(results[i].error()))
+                good.push_back(rot::tuple(atom("badrpc"), reason(results[i].error())));
+            else bad.emplace_back(atom(peers[i]));
+        }
+        return rot::tuple(term::make_list(std::move(good)), term::make_list(std::move(bad)));
+    }
+    if (is("ping", 1)) {
+        const auto peer = name_of(a[0], "Node");
+        if (peer == node_.name()) return atom("pong");  // this node is alive, as net_adm:ping(node()) says
+        const auto r = await({peer}, {"rot", "ping", {}}, call_timeout_);
+        // Any answer proves the node is there, a jail's "undefined function" too.
+        return atom(r[0] || answered(r[0].error()) ? "pong" : "pang");
     }
     if (is("start_server", 1)) {
         try {
@@ -385,7 +644,7 @@ term shell::apply(std::string_view f, const term::list_type& a) {
         return error_answer({rot::make_error_code(errc::invalid_argument), fmt::format("no server named {}", name)});
     }
     if (is("connect", 2) || is("connect", 3) || is("connect_link", 2) || is("connect_link", 3)) {
-        const auto host = name_of(a[0], "Host");
+        const auto host = ip_of(a[0], "Host");
         auto opts = connect_options_of(a[1]);
         opts.supervise = opts.supervise || f == "connect_link";
         const auto count = n == 3 ? int_of(a[2], "N", 1, 1024) : 4;
@@ -395,6 +654,8 @@ term shell::apply(std::string_view f, const term::list_type& a) {
     }
     if (is("connected", 0)) return atoms(node_.connected());
     if (is("connected", 1)) return node_.connected(name_of(a[0], "Node"));
+    if (is("node", 0)) return atom(node_.name());
+    if (is("nodes", 0)) return atoms(other_nodes());
     if (is("connections", 0)) {
         term::list_type out;
         for (const auto& c : node_.connections()) out.push_back(connection_term(c));
@@ -416,13 +677,126 @@ term shell::apply(std::string_view f, const term::list_type& a) {
         return rot::tuple(atom("ok"), atoms(*r));
     }
     if (is("modules", 0)) return atoms(node_.modules());
+    if (is("f", 0)) {
+        b.clear();
+        return atom("ok");
+    }
+    if (is("b", 0)) {
+        if (say_)
+            for (const auto& [name, value] : b) say_(fmt::format("{} = {}", name, value));
+        return atom("ok");
+    }
+    if (is("v", 1)) {
+        const past& p = history(a[0]);
+        if (!p.value)
+            raise(errc::badarg,
+                  fmt::format("bad argument: statement {} raised an exception: it has no value", p.number));
+        return *p.value;
+    }
+    if (is("e", 1)) return reevaluate(history(a[0]), b);
     if (is("help", 0)) {
         if (say_)
             for (const auto& line : help_lines()) say_(line);
         return atom("ok");
     }
-    if (is("q", 0)) return atom("ok");
+    if (is("q", 0)) {
+        quit_ = true;
+        return atom("ok");
+    }
     raise(errc::undef, fmt::format("undefined shell command {}/{}", f, n));
+}
+
+const shell::past& shell::history(const term& n) const {
+    const std::int64_t i = int_of(n, "N", INT64_MIN, INT64_MAX);
+    // Negative N counts back from the statement being evaluated: v(-1) is
+    // the one before. Only earlier statements count, so e(N) never loops.
+    std::size_t number = current_;
+    if (i > 0) {
+        number = static_cast<std::size_t>(i);
+    } else {
+        const std::uint64_t back = 0 - static_cast<std::uint64_t>(i);  // |i|, INT64_MIN included
+        if (back < current_) number = current_ - static_cast<std::size_t>(back);
+    }
+    if (number < current_)
+        for (const auto& p : history_)
+            if (p.number == number) return p;
+    raise(errc::badarg,
+          fmt::format("bad argument: no statement {} before this one in the history (it keeps the last {})", n,
+                      history_limit));
+}
+
+term shell::reevaluate(const past& p, bindings& b) {
+    // Its text parsed when it ran. Relative numbers in it count from where
+    // it stands, not from here.
+    const statement s = parse_statement(p.text);
+    const std::size_t here = std::exchange(current_, p.number);
+    try {
+        term value = run(s, b);
+        current_ = here;
+        return value;
+    } catch (...) {
+        current_ = here;
+        throw;
+    }
+}
+
+std::vector<rot::result<term>> shell::await(const std::vector<std::string>& peers, const rot::mfa& request,
+                                            std::chrono::milliseconds timeout) {
+    // Shared with the completions, so that a reply after we gave up lands
+    // here harmlessly.
+    struct gather {
+        std::mutex mutex;
+        std::condition_variable done;
+        std::vector<std::optional<rot::result<term>>> results;
+        std::size_t left = 0;
+    };
+    auto g = std::make_shared<gather>();
+    g->results.resize(peers.size());
+    g->left = peers.size();
+    for (std::size_t i = 0; i < peers.size(); ++i) {
+        rot::async_call(node_, peers[i], request, timeout, [g, i](std::error_code ec, term value) {
+            std::lock_guard lock(g->mutex);
+            if (ec) g->results[i].emplace(rot::failure{ec, value.is_string() ? value.as_string() : ec.message()});
+            else g->results[i].emplace(std::move(value));
+            if (--g->left == 0) g->done.notify_all();
+        });
+    }
+    std::unique_lock lock(g->mutex);
+    while (!g->done.wait_for(lock, interrupt_poll, [&] { return g->left == 0; })) {
+        if (!interrupted_.load(std::memory_order_relaxed)) continue;
+        std::vector<std::string> waiting;
+        for (std::size_t i = 0; i < peers.size(); ++i)
+            if (!g->results[i]) waiting.push_back(peers[i]);
+        throw shell_error("interrupted", fmt::format("gave up waiting for {}", fmt::join(waiting, ", ")));
+    }
+    std::vector<rot::result<term>> out;
+    out.reserve(peers.size());
+    for (auto& r : g->results) out.push_back(std::move(*r));
+    return out;
+}
+
+term shell::await_one(const std::string& peer, const rot::mfa& request, std::chrono::milliseconds timeout) {
+    auto r = await({peer}, request, timeout);
+    return std::move(r[0]).value();
+}
+
+// As Erlang's rpc:call(node(), ...): a call to this node's own name runs
+// here (rot::node does that when no peer goes by the name), on its handler pool.
+term shell::local_call(const rot::mfa& request, std::chrono::milliseconds timeout) {
+    return await_one(node_.name(), request, timeout);
+}
+
+// Erlang's nodes(): the connected nodes, but this one (which a node connected
+// to itself also is).
+std::vector<std::string> shell::other_nodes() const {
+    auto names = node_.connected();
+    const auto conns = node_.connections();
+    std::erase_if(names, [&](const std::string& peer) {
+        return std::any_of(conns.begin(), conns.end(), [&](const rot::connection_info& c) {
+            return c.peer == peer && c.peer_node == node_.name();
+        });
+    });
+    return names;
 }
 
 std::vector<std::string> shell::remote_names(std::string_view peer, std::string_view module) {
@@ -453,12 +827,18 @@ std::vector<std::string> shell::complete(std::string_view line, std::size_t star
     } else if (std::regex_search(before, m, module_slot)) {
         candidates = remote_names(m[1].str(), "");
     } else if (const auto colon = word.find(':'); colon != std::string::npos) {
-        // module:function, from the shell itself (rot:) and from every peer.
+        // Module:Function runs here: the shell's own (rot:), the aliases, and
+        // this node's modules.
         const std::string module = word.substr(0, colon);
+        std::vector<std::string> functions;
         if (module == "rot")
-            for (const auto& fn : shell_functions()) candidates.push_back("rot:" + std::string(fn.name));
-        for (const auto& peer : node_.connected())
-            for (const auto& fn : remote_names(peer, module)) candidates.push_back(module + ":" + fn);
+            for (const auto& fn : shell_functions()) functions.emplace_back(fn.name);
+        for (const auto& a : aliases)
+            if (a.module == module) functions.emplace_back(a.function);
+        const auto modules = node_.modules();
+        if (std::find(modules.begin(), modules.end(), module) != modules.end())
+            for (auto& fn : remote_names(node_.name(), module)) functions.push_back(std::move(fn));
+        for (const auto& fn : functions) candidates.push_back(module + ":" + fn);
     } else {
         for (const auto& fn : shell_functions()) candidates.emplace_back(fn.name);
         for (const auto& peer : node_.connected()) candidates.push_back(peer);
