@@ -326,7 +326,9 @@ result<std::string> node_impl::connect(std::string_view host, connect_options o,
         c->dial([done](result<std::string> r) { done->set_value(std::move(r)); });
         conns.push_back(std::move(c));
     }
-    return await_pool(conns, outcomes, plan.deadline, where);
+    auto r = await_pool(conns, outcomes, plan.deadline, where);
+    if (!r) log(log_level::info, options.name, "{}", r.error().message);
+    return r;
 }
 
 result<std::string> node_impl::connect_supervised(std::string host, connect_options o, tls_context tls,

@@ -219,6 +219,30 @@ TEST_CASE("idle connections stay up on heartbeats; a peer that says nothing is d
     s.good_client_still_served();
 }
 
+TEST_CASE("a frame that arrives slowly is a sign of life: its sender is not declared down") {
+    served_node s(lively("server"));
+    events seen(s.srv);
+    raw_client slow(s.port);
+    slow.handshake("slow");
+    // One call frame sent in eight pieces over 2.4 s, two dead-peer timeouts:
+    // nothing but the frame's own bytes comes from this peer meanwhile.
+    const binary call = encode_request(1, {"math", "add", {40, 2}}, max_frame_ceiling);
+    const std::size_t piece = (call.size() + 7) / 8;
+    for (std::size_t at = 0; at < call.size(); at += piece) {
+        REQUIRE_FALSE(slow.send(binary(call.begin() + static_cast<std::ptrdiff_t>(at),
+                                       call.begin() + static_cast<std::ptrdiff_t>(std::min(at + piece, call.size())))));
+        std::this_thread::sleep_for(300ms);  // the slow sender's pace is the thing under test
+    }
+    // The node pinged it meanwhile (it sent nothing itself); then the reply.
+    incoming in = slow.read(2s);
+    while (in.what == incoming::frame && in.kind() == msg::ping) in = slow.read(2s);
+    REQUIRE_MESSAGE(in.what == incoming::frame, in);
+    REQUIRE(in.kind() == msg::reply);
+    CHECK(to_response(in).value == term(42));
+    CHECK(seen.downs("slow") == 0);
+    CHECK(s.srv.connected("slow") == 1);
+}
+
 TEST_CASE("a peer that pings more than twenty times a second is cut off") {
     served_node s;
     raw_client noisy(s.port);

@@ -438,9 +438,13 @@ TEST_CASE("logging: info tells connects, disconnects and stops; debug each call"
     const auto cfg = s.file("log.toml", "[log]\nlevel = \"debug\"\n");
     child_process sh({ROTSH, "--name", "talker", "--cookie", test_cookie, "--config", cfg, "-e",
                       fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port), "-e",
-                      "call(hub, {shop, nope, [1]}).", "--keep-going", "-e", "disconnect(hub)."},
+                      "call(hub, {shop, nope, [1]}).", "--keep-going", "-e", "disconnect(hub).", "-e",
+                      fmt::format("connect(\"127.0.0.1\", [{{name, other}}, {{port, {}}}, {{cookie, \"wrong\"}}], 1).",
+                                  port)},
                      true);
     const auto out = sh.read_all();
+    CHECK(out.find(fmt::format("info: connect to 127.0.0.1:{}: refused: authentication failed", port)) !=
+          std::string::npos);
     CHECK_MESSAGE(out.find("hub is up") != std::string::npos, out);
     CHECK(out.find("call #") != std::string::npos);
     CHECK(out.find("shop:nope/1") != std::string::npos);
@@ -460,21 +464,20 @@ TEST_CASE("--version, --format json, --timeout; a port in use is bind_failed") {
     CHECK(std::regex_match(version.read_all(), std::regex("rotsh [0-9]+\\.[0-9]+\\.[0-9]+ \\(rot protocol [0-9]+\\)\n")));
 
     node srv(test_node("srv_node"));
-    srv.module("slow").def("wait", [](std::int64_t ms) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-        return atom("done");
-    });
+    gate release;
+    srv.module("slow").def("wait", [&release](std::int64_t) { return release.wait(); });
     const auto port = srv.start_server(test_server("srv")).port;
     const auto connect = fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port);
-    child_process json({ROTSH, "--cookie", test_cookie, "--format", "json", "-e", connect, "-e",
+    child_process json({ROTSH, "--cookie", test_cookie, "--format", "json", "-e", connect, "-e", "help().", "-e",
                         "call(srv, {rot, node, []}).", "-e", "call(srv, {slow, nope, []})."});
-    CHECK(json.read_all() == "[\"ok\",\"srv\"]\n\"srv_node\"\n"
+    CHECK(json.read_all() == "[\"ok\",\"srv\"]\n\"ok\"\n\"srv_node\"\n"
                              "{\"error\":{\"kind\":\"undef\",\"message\":\"undefined function slow:nope/0\"}}\n");
 
     child_process quick({ROTSH, "--cookie", test_cookie, "--timeout", "100", "-e", connect, "-e",
                          "call(srv, {slow, wait, [3000]})."});
     const auto out = quick.read_all();
     CHECK(out.find("** exception error: timeout: no reply from srv within 100 ms") != std::string::npos);
+    release.open();
 
     child_process bad({ROTSH, "--timeout", "soon"}, true);
     CHECK(bad.read_all().find("--timeout takes milliseconds") != std::string::npos);

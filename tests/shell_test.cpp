@@ -417,16 +417,24 @@ TEST_CASE("M:F(Args) runs on a node without servers or connections, and gives up
     CHECK(t.n.connections().empty());  // no connection to itself was needed
     const auto completions = t.sh.complete("math:e", 0, 6);
     CHECK(completions == std::vector<std::string>{"math:echo"});
+    // A local call waits like a remote one, and gives up the same way.
+    test::gate release;
+    std::atomic<bool> running{false};
+    t.n.module("slow").def("wait", [&] {
+        running = true;
+        return release.wait();
+    });
     std::thread interrupter([&] {
-        std::this_thread::sleep_for(100ms);
+        CHECK(eventually([&] { return running.load(); }));  // the call is under way
         t.sh.interrupt();
     });
     const auto started = std::chrono::steady_clock::now();
-    const auto out = t.sh.eval("math:sleep_ms(3000).");
+    const auto out = t.sh.eval("slow:wait().");
     interrupter.join();
     REQUIRE(out.size() == 1);
     CHECK(out[0].interrupted);
     CHECK(std::chrono::steady_clock::now() - started < 2s);
+    release.open();
 }
 
 TEST_CASE("syntax errors say where, in the statement") {

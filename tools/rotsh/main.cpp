@@ -434,7 +434,9 @@ int main(int argc, char** argv) {
         settings.width = terminal_width();
         return interactive(settings, *node);
     }
-    rotsh::shell sh(*node, print_line, settings);
+    // With JSON results on stdout, what help() and b() print goes to stderr.
+    const auto say = settings.json ? [](std::string_view line) { std::cerr << line << std::endl; } : print_line;
+    rotsh::shell sh(*node, say, settings);
     g_shell = &sh;
     int status = 0;
     for (const auto& e : args->expressions) {

@@ -1,0 +1,51 @@
+// libFuzzer target for the rotsh language's reader, which takes whatever a
+// user types or a script holds.
+//
+// The input, as text, is cut into statements and each is parsed: parsing
+// must succeed or throw rot::error (a syntax error), and is_complete() must
+// answer. A term that parses as a literal must print, wrapped and as JSON,
+// without throwing, and its wrapped form must read back as the same term.
+// Anything else (another exception, a crash, a sanitizer report, a mismatch)
+// is a bug. Seeds live in tests/corpus/shell/.
+
+#include <rot/error.hpp>
+#include <rot/term.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+#include "format.hpp"
+#include "shell.hpp"
+#include "syntax.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    (void)rotsh::shell::is_complete(text);
+    const auto cut = rotsh::split_statements(text);
+    for (const auto& s : cut.ended) {
+        try {
+            (void)rotsh::parse_statement(s);
+        } catch (const rot::error&) {
+        }
+    }
+    try {
+        (void)rotsh::parse_statement(cut.rest);
+    } catch (const rot::error&) {
+    }
+
+    rot::term t;
+    try {
+        t = rot::parse_term(text);
+    } catch (const rot::error&) {
+        return 0;
+    }
+    (void)rotsh::to_json(t);
+    if (rot::parse_term(rotsh::pretty(t, 40)) != t) {
+        std::fprintf(stderr, "shell_fuzz: wrapping changed %s\n", rot::to_string(t).c_str());
+        std::abort();
+    }
+    return 0;
+}
