@@ -40,6 +40,8 @@ public:
     void type(const std::string& text) const { run(fmt::format("send-keys -t t -l {}", shell_quote(text))); }
     void key(const std::string& name) const { run("send-keys -t t " + name); }
     std::string screen() const { return run("capture-pane -p -t t"); }
+    /// The screen with lines the terminal wrapped joined again: what the program wrote.
+    std::string written() const { return run("capture-pane -p -J -t t"); }
     /// The screen once it shows `text` (or the last screen when time runs out).
     bool shows(const std::string& text, std::chrono::milliseconds limit = 10s) const {
         return eventually([&] { return screen().find(text) != std::string::npos; }, limit);
@@ -159,9 +161,23 @@ TEST_CASE("rotsh at a terminal: UTF-8, statements over lines, numbered prompts, 
         t.key("Enter");
         REQUIRE(t.shows("\nnode1\nnode2 6>"));
 
+        // A value too wide for the terminal is wrapped by rotsh, like ~p.
+        std::string wide = "{";
+        for (char c = 'a'; c < 'i'; ++c) wide += std::string(25, c) + ", ";
+        wide += "end}.";
+        t.type(wide);
+        t.key("Enter");
+        REQUIRE(t.shows("node2 7>"));
+        const std::string out = t.written();
+        const auto begin = out.find('\n', out.find("node2 6> {")) + 1;
+        std::istringstream value(out.substr(begin, out.find("node2 7>") - begin));
+        int lines = 0;
+        for (std::string line; std::getline(value, line); ++lines) CHECK(line.size() <= 160);
+        CHECK(lines >= 2);
+
         // Ctrl-D ends the session on a line of its own.
         t.key("C-d");
-        REQUIRE_MESSAGE(t.shows("node2 6>\nEXIT 0"), t.screen());
+        REQUIRE_MESSAGE(t.shows("node2 7>\nEXIT 0"), t.screen());
     }
     CHECK(eventually([&] { return n1.connected().empty(); }));
     {
