@@ -613,7 +613,7 @@ void connection::send(const binary& frame) {
     send_with([&](binary& out) { out.insert(out.end(), frame.begin(), frame.end()); });
 }
 
-bool connection::start_writing_locked() {
+bool connection::start_writing_locked(bool via_strand) {
     if (writing_) return false;
     // Sent while handling a read batch (an inline handler's reply, a call
     // made from a completion): flush_batch() writes them all at once.
@@ -621,7 +621,7 @@ bool connection::start_writing_locked() {
     // Nothing in flight on a plain socket: write from this thread, sparing
     // the I/O thread a wake-up; only what the socket does not take at once
     // goes to the strand. (TLS belongs to the strand.)
-    if (transport_.writes_from_any_thread()) {
+    if (transport_.writes_from_any_thread() && !via_strand) {
         const bool was_over = over_write_limit();
         const std::size_t sent = transport_.write_now(out_);
         consumed(sent);
@@ -638,6 +638,7 @@ bool connection::start_writing_locked() {
 
 void connection::flush_batch() {
     in_batch_ = false;
+    hand_over_batch();
     {
         std::lock_guard lock(write_mutex_);
         if (out_.empty() || write_closed_ || !start_writing_locked()) return;

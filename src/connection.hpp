@@ -130,9 +130,12 @@ public:
 
 private:
     void on_request(std::span<const std::uint8_t> payload);
+    /// `on_pool`: on a handler thread (else inline, on the strand).
     void run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
-                     std::string_view function, std::span<const std::uint8_t> args);
+                     std::string_view function, std::span<const std::uint8_t> args, bool on_pool);
     void request_finished(std::size_t arg_bytes);
+    /// At the end of a read batch: its requests for the pool go to the queue at once.
+    void hand_over_batch();
     /// Back-pressure: reading stops while too many requests run, their argument
     /// copies hold too many bytes, or too many bytes wait to be written (a
     /// peer that does not read its replies).
@@ -158,12 +161,16 @@ private:
     // write in flight.
     /// Appends a frame with append(out) and makes sure it gets written; false
     /// if writing has ended. Exceptions from append propagate; nothing is then queued.
+    /// With `via_strand`, the frame is left to the I/O thread's write even
+    /// when this thread could write it now: more frames are coming (a pool
+    /// handler's reply with others of the connection still to run), and the
+    /// I/O thread takes them together.
     template <class Append>
-    bool send_with(Append&& append);
+    bool send_with(Append&& append, bool via_strand = false);
     void send(const binary& frame);
     /// Under write_mutex_, after frames were appended: starts them on their
     /// way; true when the caller must post write_queued() once unlocked.
-    bool start_writing_locked();
+    bool start_writing_locked(bool via_strand = false);
     void flush_batch();
     void write_queued();
     void on_written(std::error_code ec);
@@ -197,6 +204,7 @@ private:
     bool reading_ = false;
     /// Frames of one read are being handled: what they send is written once, at the end.
     bool in_batch_ = false;
+    std::vector<request_job> batch_jobs_;  ///< strand only: this read batch's requests for the pool
     std::chrono::steady_clock::time_point last_read_;   ///< the last byte heard from the peer
     std::chrono::steady_clock::time_point next_ping_;   ///< when a ping is due if nothing was sent
     std::chrono::milliseconds ping_interval_{0};        ///< ours, or less for a peer that needs it
@@ -243,7 +251,7 @@ private:
 };
 
 template <class Append>
-bool connection::send_with(Append&& append) {
+bool connection::send_with(Append&& append, bool via_strand) {
     bool post = false;
     sent_since_ping_.store(true, std::memory_order_relaxed);
     {
@@ -252,7 +260,7 @@ bool connection::send_with(Append&& append) {
         const std::size_t before = out_.size();
         append(out_);
         queued_bytes_.fetch_add(out_.size() - before, std::memory_order_relaxed);
-        post = start_writing_locked();
+        post = start_writing_locked(via_strand);
     }
     if (post) asio::post(strand_, [self = shared_from_this()] { self->write_queued(); });
     return true;

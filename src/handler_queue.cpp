@@ -10,27 +10,38 @@
 namespace rot::detail {
 
 void handler_queue::post_runners(std::size_t n) {
-    // One runner per request made runnable; a runner that finds nothing to
-    // do (its request was dropped, or its connection blocked) just returns.
-    for (std::size_t i = 0; i < n; ++i) asio::post(pool_, [this] { run_one(); });
+    for (std::size_t i = 0; i < n; ++i) asio::post(pool_, [this] { run(); });
 }
 
-void handler_queue::push(const std::shared_ptr<connection>& c, request_job&& job) {
+std::size_t handler_queue::runners_wanted_locked(std::size_t n) {
+    const std::size_t more = std::min(n, threads_ - std::min(threads_, runners_));
+    runners_ += more;
+    return more;
+}
+
+void handler_queue::push(const std::shared_ptr<connection>& c, std::vector<request_job>& jobs) {
+    if (jobs.empty()) return;
+    std::size_t post = 0;
     {
         std::lock_guard lock(mutex_);
         queue_slot& q = c->queue_slot_;
-        q.jobs.push(std::move(job));
-        ++waiting_;
+        for (auto& job : jobs) q.jobs.push(std::move(job));
+        waiting_ += jobs.size();
         if (!q.listed && !q.blocked) {
             ready_.push_back(c);
             q.listed = true;
         }
+        // A runner at work takes these in its turn: no wake-up for them.
+        // Otherwise one is woken; it wakes another if work is left when it
+        // starts a request (the backlog outlasting one thread).
+        if (!q.blocked) post = runners_wanted_locked(1);
     }
-    post_runners(1);
+    jobs.clear();
+    post_runners(post);
 }
 
 void handler_queue::resume(const std::shared_ptr<connection>& c) {
-    std::size_t n = 0;
+    std::size_t post = 0;
     {
         std::lock_guard lock(mutex_);
         queue_slot& q = c->queue_slot_;
@@ -40,9 +51,9 @@ void handler_queue::resume(const std::shared_ptr<connection>& c) {
             ready_.push_back(c);
             q.listed = true;
         }
-        n = q.jobs.size();
+        post = runners_wanted_locked(q.jobs.size());
     }
-    post_runners(n);
+    post_runners(post);
 }
 
 std::vector<request_job> handler_queue::drop(connection& c) {
@@ -67,34 +78,48 @@ std::size_t handler_queue::waiting() const {
     return waiting_;
 }
 
-void handler_queue::run_one() {
-    std::shared_ptr<connection> conn;
-    std::optional<request_job> job;
-    {
-        std::lock_guard lock(mutex_);
-        while (!ready_.empty()) {
-            std::shared_ptr<connection> c = std::move(ready_.front());
-            ready_.pop_front();
-            queue_slot& q = c->queue_slot_;
-            q.listed = false;
-            if (q.jobs.empty()) continue;
-            // A reply counts against the write limit: while the peer leaves
-            // more than that unread, its requests wait (not its handlers' threads).
-            if (c->over_write_limit() && !c->closing()) {
-                q.blocked = true;
-                continue;
-            }
-            job.emplace(q.jobs.pop());
-            --waiting_;
-            if (!q.jobs.empty()) {
-                ready_.push_back(c);  // to the back: the others come first
-                q.listed = true;
-            }
-            conn = std::move(c);
-            break;
+void handler_queue::take_locked(std::shared_ptr<connection>& conn, std::optional<request_job>& job) {
+    while (!ready_.empty()) {
+        std::shared_ptr<connection> c = std::move(ready_.front());
+        ready_.pop_front();
+        queue_slot& q = c->queue_slot_;
+        q.listed = false;
+        if (q.jobs.empty()) continue;
+        // A reply counts against the write limit: while the peer leaves
+        // more than that unread, its requests wait (not its handlers' threads).
+        if (c->over_write_limit() && !c->closing()) {
+            q.blocked = true;
+            continue;
         }
+        job.emplace(q.jobs.pop());
+        --waiting_;
+        if (!q.jobs.empty()) {
+            ready_.push_back(c);  // to the back: the others come first
+            q.listed = true;
+        }
+        conn = std::move(c);
+        return;
     }
-    if (conn) conn->run_job(*job);
+}
+
+void handler_queue::run() {
+    for (;;) {
+        std::shared_ptr<connection> conn;
+        std::optional<request_job> job;
+        std::size_t helpers = 0;
+        {
+            std::lock_guard lock(mutex_);
+            take_locked(conn, job);
+            if (!job) {
+                // Decided under the lock: a push after this posts a runner.
+                --runners_;
+                return;
+            }
+            if (!ready_.empty()) helpers = runners_wanted_locked(1);
+        }
+        post_runners(helpers);
+        conn->run_job(*job);
+    }
 }
 
 }  // namespace rot::detail

@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,11 +72,13 @@ struct queue_slot {
 
 class handler_queue {
 public:
-    /// `pool` runs the requests; it may be constructed after this queue.
-    explicit handler_queue(asio::thread_pool& pool) : pool_(pool) {}
+    /// `pool` runs the requests with `threads` threads; it may be constructed
+    /// after this queue.
+    handler_queue(asio::thread_pool& pool, std::size_t threads) : pool_(pool), threads_(threads) {}
 
-    /// Queues a request of `c` (any thread).
-    void push(const std::shared_ptr<connection>& c, request_job&& job);
+    /// Queues requests of `c` (a read batch's: one lock, one wake-up per free
+    /// thread) and empties `jobs`, keeping its storage.
+    void push(const std::shared_ptr<connection>& c, std::vector<request_job>& jobs);
     /// `c` may run requests again (its write queue drained).
     void resume(const std::shared_ptr<connection>& c);
     /// `c` closed: its waiting requests, taken out, for it to account for.
@@ -84,14 +87,22 @@ public:
     [[nodiscard]] std::size_t waiting() const;
 
 private:
-    /// Runs the next request in round-robin order, if there is one.
-    void run_one();
+    /// A pool thread's loop: runs requests in round-robin order until none
+    /// is runnable. A runner stays while there is work, so a burst of
+    /// requests costs one wake-up per thread, not one per request.
+    void run();
+    /// The next runnable request and its connection, under the lock (no job: none).
+    void take_locked(std::shared_ptr<connection>& conn, std::optional<request_job>& job);
+    /// Posts runners for up to `n` more requests, as threads are free (under the lock).
+    [[nodiscard]] std::size_t runners_wanted_locked(std::size_t n);
     void post_runners(std::size_t n);
 
     asio::thread_pool& pool_;
+    const std::size_t threads_;
     mutable std::mutex mutex_;
     std::deque<std::shared_ptr<connection>> ready_;  ///< connections with requests to run, in turn
     std::size_t waiting_ = 0;
+    std::size_t runners_ = 0;  ///< posted or running
 };
 
 }  // namespace rot::detail

@@ -109,6 +109,7 @@ node_impl::node_impl(node_options o)
     : options(checked(std::move(o))),
       incarnation(new_incarnation()),
       started(std::chrono::steady_clock::now()),
+      jobs(handlers, handler_thread_count(options.handler_threads)),
       handlers(handler_thread_count(options.handler_threads)),
       work_(asio::make_work_guard(io)) {
     register_builtins(*this);

@@ -60,7 +60,7 @@ public:
     const std::chrono::steady_clock::time_point started;
 
     asio::io_context io;
-    handler_queue jobs{handlers};  ///< before the pool: its runners use it until the pool is joined
+    handler_queue jobs;  ///< before the pool: its runners use it until the pool is joined
     asio::thread_pool handlers;
     registry functions;
     peer_table peers;

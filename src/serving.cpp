@@ -30,19 +30,31 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
         // Runs now, while the arguments are still in the read buffer. Its
         // reply is queued at once, so the write limit (checked before each
         // frame of the batch) holds for inline handlers as it stands.
-        run_request(r.id, target->fn, target->module, r.function, r.args);
+        run_request(r.id, target->fn, target->module, r.function, r.args, false);
         request_finished(0);
         return;
     }
     running_bytes_.fetch_add(r.args.size(), std::memory_order_relaxed);
-    node_.jobs.push(shared_from_this(), {r.id, std::move(target->fn), std::string(target->module),
-                                         std::string(r.function), binary(r.args.begin(), r.args.end())});
+    // Handed to the pool with the rest of the read batch (flush_batch()).
+    batch_jobs_.push_back({r.id, std::move(target->fn), std::string(target->module), std::string(r.function),
+                           binary(r.args.begin(), r.args.end())});
+}
+
+void connection::hand_over_batch() {
+    if (batch_jobs_.empty()) return;
+    if (closing()) {
+        // Closed meanwhile: they never run.
+        for (const auto& job : batch_jobs_) request_finished(job.args.size());
+        batch_jobs_.clear();
+        return;
+    }
+    node_.jobs.push(shared_from_this(), batch_jobs_);
 }
 
 void connection::run_job(request_job& job) {
     if (!closing()) {
         node_.handler_started();
-        run_request(job.id, job.fn, job.module, job.function, job.args);
+        run_request(job.id, job.fn, job.module, job.function, job.args, true);
         node_.handler_finished();
     }
     request_finished(job.args.size());
@@ -63,7 +75,7 @@ result<registry::target> connection::resolve(const request_view& r) {
 }
 
 void connection::run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
-                             std::string_view function, std::span<const std::uint8_t> args) {
+                             std::string_view function, std::span<const std::uint8_t> args, bool on_pool) {
     result<term> out = [&]() -> result<term> {
         term::list_type values;
         try {
@@ -79,7 +91,11 @@ void connection::run_request(std::uint64_t id, const function_ptr& fn, std::stri
             send_error(id, to_errc(out.code()), out.error().message);
         } else {
             try {
-                send_with([&](binary& b) { append_reply(b, id, *out, peer_.max_frame); });
+                // Others of this connection's requests still to run on the
+                // pool: their replies will follow, and one write by the I/O
+                // thread takes them all. The last one writes from here.
+                const bool more_coming = on_pool && running_requests_.load(std::memory_order_relaxed) > 1;
+                send_with([&](binary& b) { append_reply(b, id, *out, peer_.max_frame); }, more_coming);
             } catch (const rot::error& e) {
                 send_error(id, to_errc(e.code()),
                            fmt::format("the reply of {}:{} cannot be sent: {}", module, function, e.message()));
