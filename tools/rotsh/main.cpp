@@ -167,17 +167,17 @@ news g_news;
 // handlers only store to atomics (and interrupt() does no more).
 std::atomic<int> g_interrupts{0};
 std::atomic<bool> g_terminate{false};
-rotsh::shell* g_shell = nullptr;
-static_assert(std::atomic<int>::is_always_lock_free);
+std::atomic<rotsh::shell*> g_shell{nullptr};
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<rotsh::shell*>::is_always_lock_free);
 
 void on_interrupt(int) {
     g_interrupts.fetch_add(1, std::memory_order_relaxed);
-    if (g_shell) g_shell->interrupt();
+    if (auto* sh = g_shell.load()) sh->interrupt();
 }
 
 void on_terminate(int) {
     g_terminate.store(true, std::memory_order_relaxed);
-    if (g_shell) g_shell->interrupt();
+    if (auto* sh = g_shell.load()) sh->interrupt();
 }
 
 /// Without SA_RESTART: a read waiting for input returns, so the loop sees the signal.
@@ -202,7 +202,7 @@ char* next_match(const char*, int state) {
 
 char** complete(const char* text, int start, int end) {
     rl_attempted_completion_over = 1;  // no file-name completion as a fallback
-    g_matches = g_shell->complete(rl_line_buffer, static_cast<std::size_t>(start), static_cast<std::size_t>(end));
+    g_matches = g_shell.load()->complete(rl_line_buffer, static_cast<std::size_t>(start), static_cast<std::size_t>(end));
     return rl_completion_matches(text, next_match);
 }
 
@@ -384,17 +384,15 @@ int main(int argc, char** argv) {
     }
     if (args->timeout) cfg.node.call_timeout = *args->timeout;
 
-    // --serve takes SIGINT and SIGTERM in node::wait(): blocked before the
-    // node's threads start, so that none of them takes one first.
-    if (args->serve) {
-        sigset_t signals;
-        sigemptyset(&signals);
-        sigaddset(&signals, SIGINT);
-        sigaddset(&signals, SIGTERM);
-        ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    } else {
-        catch_signals();
-    }
+    // SIGINT and SIGTERM are for this thread (its read of input must see
+    // them; --serve takes them in node::wait()): blocked before the node's
+    // threads start, so that none of them takes one.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    if (!args->serve) catch_signals();
 
     std::optional<rot::node> node;
     try {
@@ -403,6 +401,7 @@ int main(int argc, char** argv) {
         std::cerr << "rotsh: " << e.message() << "\n";
         return 2;
     }
+    if (!args->serve) ::pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
     rot::set_log_level(cfg.log_level);  // checked by the config loader
     if (const auto failed = apply(*node, cfg)) {
         std::cerr << "rotsh: " << *failed << "\n";
