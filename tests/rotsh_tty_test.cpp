@@ -1,5 +1,6 @@
 // rotsh at a terminal: tmux runs it, send-keys types, capture-pane reads.
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,7 +22,9 @@ std::string shell_quote(const std::string& s) {
 /// A private tmux server, killed with everything in it at the end.
 class terminal {
 public:
-    terminal() : socket_(fmt::format("rot_tty_test_{}", ::getpid())) {}
+    // A server of its own each: a new one on the socket of one just killed
+    // may find it still going away, and fail to start.
+    terminal() : socket_(fmt::format("rot_tty_test_{}_{}", ::getpid(), next_id())) {}
     ~terminal() { (void)run("kill-server"); }
 
     std::string run(const std::string& args) const {
@@ -56,6 +59,10 @@ public:
     }
 
 private:
+    static int next_id() {
+        static std::atomic<int> id{0};
+        return ++id;
+    }
     std::string socket_;
 };
 
@@ -79,7 +86,7 @@ TEST_CASE("rotsh at a terminal: prompt, tab completion of a remote function, his
     {
         terminal t;
         t.start(rotsh);
-        REQUIRE(t.shows("node2 1>"));
+        REQUIRE_MESSAGE(t.shows("node2 1>"), t.screen() << t.run("list-sessions"));
         t.type(fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
         t.key("Enter");
         REQUIRE(t.shows("{ok,srv}"));
@@ -109,7 +116,7 @@ TEST_CASE("rotsh at a terminal: prompt, tab completion of a remote function, his
         // The next session starts with that history.
         terminal t;
         t.start(rotsh);
-        REQUIRE(t.shows("node2 1>"));
+        REQUIRE_MESSAGE(t.shows("node2 1>"), t.screen() << t.run("list-sessions"));
         t.key("Up");
         CHECK(eventually([&] { return t.current_line() == "node2 1> q()."; }));
     }
@@ -130,7 +137,7 @@ TEST_CASE("rotsh at a terminal: UTF-8, statements over lines, numbered prompts, 
     {
         terminal t;
         t.start(rotsh);
-        REQUIRE(t.shows("node2 1>"));
+        REQUIRE_MESSAGE(t.shows("node2 1>"), t.screen() << t.run("list-sessions"));
         t.type("\"héllo wörld ✓\".");
         t.key("Enter");
         REQUIRE_MESSAGE(t.shows("\n\"héllo wörld ✓\"\n"), t.screen());
@@ -184,7 +191,7 @@ TEST_CASE("rotsh at a terminal: UTF-8, statements over lines, numbered prompts, 
         // Ctrl-C twice in a row at a prompt stops the node: its peers are told goodbye.
         terminal t;
         t.start(rotsh);
-        REQUIRE(t.shows("node2 1>"));
+        REQUIRE_MESSAGE(t.shows("node2 1>"), t.screen() << t.run("list-sessions"));
         t.type(fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
         t.key("Enter");
         REQUIRE(t.shows("{ok,srv}"));
