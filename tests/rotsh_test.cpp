@@ -463,8 +463,8 @@ TEST_CASE("--version, --format json, --timeout; a port in use is bind_failed") {
     child_process version({ROTSH, "--version"});
     CHECK(std::regex_match(version.read_all(), std::regex("rotsh [0-9]+\\.[0-9]+\\.[0-9]+ \\(rot protocol [0-9]+\\)\n")));
 
+    gate release;  // before the node, whose handler waits on it
     node srv(test_node("srv_node"));
-    gate release;
     srv.module("slow").def("wait", [&release](std::int64_t) { return release.wait(); });
     const auto port = srv.start_server(test_server("srv")).port;
     const auto connect = fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port);

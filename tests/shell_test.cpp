@@ -407,6 +407,9 @@ TEST_CASE("M:F(Args) calls this node's own module") {
 }
 
 TEST_CASE("M:F(Args) runs on a node without servers or connections, and gives up on interrupt()") {
+    // Before the node: its handler may still be in wait() when the test ends.
+    test::gate release;
+    std::atomic<bool> running{false};
     lone_shell t;
     CHECK(t.n.load_module(ROT_MATH_MODULE).value() == std::vector<std::string>{"math"});
     CHECK(run(t.sh, "rot:node().") == "lone");
@@ -418,8 +421,6 @@ TEST_CASE("M:F(Args) runs on a node without servers or connections, and gives up
     const auto completions = t.sh.complete("math:e", 0, 6);
     CHECK(completions == std::vector<std::string>{"math:echo"});
     // A local call waits like a remote one, and gives up the same way.
-    test::gate release;
-    std::atomic<bool> running{false};
     t.n.module("slow").def("wait", [&] {
         running = true;
         return release.wait();
@@ -514,8 +515,8 @@ TEST_CASE("width: long values wrap like ~p, short ones stay on one line") {
 }
 
 TEST_CASE("interrupt() gives up a call that waits, and the late reply is dropped") {
+    test::gate release;  // before the nodes, whose handler waits on it
     two_shells t;
-    test::gate release;
     t.n1.module("slow").def("wait", [&release] { return release.wait(); });
     const auto port = t.serve();
     run(t.sh2, fmt::format("connect(localhost, [{{name, cl}}, {{port, {}}}], 1).", port));
