@@ -403,10 +403,6 @@ int main(int argc, char** argv) {
     }
     if (!args->serve) ::pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
     rot::set_log_level(cfg.log_level);  // checked by the config loader
-    if (const auto failed = apply(*node, cfg)) {
-        std::cerr << "rotsh: " << *failed << "\n";
-        return 2;
-    }
     // At a prompt and in --serve, one line when a peer goes down or comes
     // back (stderr: stdout carries one line per expression). A script learns
     // it from its own results.
@@ -414,6 +410,7 @@ int main(int argc, char** argv) {
     if (at_terminal) g_news.hold_for_prompt();
     if (at_terminal || args->serve) {
         // "Up" is news only for a peer that was down: a connect says so itself.
+        // Set before the config connects, so that a peer lost at once is told.
         auto was_down = std::make_shared<std::set<std::string>>();
         auto news_mutex = std::make_shared<std::mutex>();
         node->on_peer_down([was_down, news_mutex](const std::string& peer, const rot::failure& reason) {
@@ -427,6 +424,10 @@ int main(int argc, char** argv) {
         });
     }
 
+    if (const auto failed = apply(*node, cfg)) {
+        std::cerr << "rotsh: " << *failed << "\n";
+        return 2;
+    }
     rotsh::settings settings;
     settings.json = args->json;
     if (at_terminal) {
