@@ -31,7 +31,7 @@ struct shape {
 
 /// Everything a server or client role needs besides its shape.
 struct role_options {
-    std::string system;           ///< "rot" or "raw"
+    std::string system;           ///< "raw", "rot" (inline handlers) or "rot-pool"
     std::uint16_t port = 0;       ///< client: where the server listens
     bool inline_handlers = true;  ///< rot server: run handlers on the I/O thread
     std::size_t max_payload = 0;  ///< server: largest payload it must accept

@@ -40,7 +40,10 @@ Prints one JSON line per (system, workload) on stdout, a summary on stderr.
                         W2  small throughput: echo 32 bytes, 64 in flight, 4 connections
                         W3  bulk: echo 64 KiB, 8 in flight, 1 connection
                         M1  memory: 200 idle connections (rot only)
-  --system LIST       of rot,raw (default: both; raw runs first)
+  --system LIST       of raw,rot,rot-pool (default: all three; raw runs first)
+                        rot       handlers inline, on the server's I/O thread
+                        rot-pool  handlers on the server's handler pool (what
+                                  a server runs without inline_handlers)
   --calls N           W1 timed calls (default 20000; warm-up N/10)
   --duration SECONDS  W2/W3 timed window (default 5 and 3)
   --warmup SECONDS    W2/W3 warm-up (default 1)
@@ -50,7 +53,7 @@ Prints one JSON line per (system, workload) on stdout, a summary on stderr.
   --server-cpu N      pin the server to CPU N  (default, with 2 or more CPUs:
   --client-cpu N      pin the client to CPU N   the first two CPUs we may use)
   --no-pin            do not pin
-  --no-inline         the rot server runs handlers on its handler pool
+  --no-inline         the same as --system raw,rot-pool
   --raw-w1 MODE       how raw's W1 client waits for a reply (default: blocking;
                       raw's W1 only, reported as "client" in its JSON line)
                         blocking      a blocking read by the caller
@@ -74,7 +77,8 @@ did not, 2 for bad arguments.
 )";
 
 const std::vector<std::string> all_workloads = {"W1", "W2", "W3", "M1"};
-const std::vector<std::string> all_systems = {"raw", "rot"};  // the baseline first
+const std::vector<std::string> all_systems = {"raw", "rot", "rot-pool"};  // the baseline first
+const std::vector<std::string> rot_systems = {"rot", "rot-pool"};
 
 // Idle connections M1 opens: enough that per-connection costs dominate noise.
 constexpr std::size_t idle_connections = 200;
@@ -216,6 +220,11 @@ std::optional<arguments> parse_arguments(int argc, char** argv) {
         return fail(
             "--raw-w1 io-thread does not run over --tls: its I/O thread would read the "
             "TLS stream while the caller writes to it (use blocking or caller-reads)");
+    if (a.no_inline && a.role.empty()) {
+        std::erase(a.systems, "rot");
+        if (std::find(a.systems.begin(), a.systems.end(), "rot-pool") == a.systems.end())
+            a.systems.emplace_back("rot-pool");
+    }
     return a;
 }
 
@@ -288,11 +297,11 @@ int run_role(const arguments& a) {
         return 2;
     }
     if (a.cpu) pin_to_cpu(*a.cpu);  // before any thread starts, so that all inherit it
-    const bool rot = a.systems[0] == "rot";
+    const bool rot = a.systems[0] != "raw";
     const char* cookie = std::getenv(cookie_variable);
     role_options o{.system = a.systems[0],
                    .port = static_cast<std::uint16_t>(a.port.value_or(0)),
-                   .inline_handlers = !a.no_inline,
+                   .inline_handlers = a.systems[0] == "rot" && !a.no_inline,
                    .max_payload = a.max_payload.value_or(0),
                    .cookie = cookie ? cookie : "",
                    .tls_dir = a.tls_dir};
@@ -328,7 +337,6 @@ struct outcome {
 struct plan {
     std::string exe;  // this program, to re-execute in a role
     std::optional<int> server_cpu, client_cpu;
-    bool inline_handlers = true;
     std::string tls_dir;  // over TLS: the run's certificates; "": plain TCP
 };
 
@@ -373,7 +381,6 @@ std::optional<std::pair<fields, std::string>> run_one(const plan& p, const std::
         p.exe, "--role", "server", "--system", system, "--max-payload", std::to_string(s.payload)};
     if (p.server_cpu)
         server_args.insert(server_args.end(), {"--cpu", std::to_string(*p.server_cpu)});
-    if (!p.inline_handlers) server_args.emplace_back("--no-inline");
     if (!p.tls_dir.empty()) server_args.insert(server_args.end(), {"--tls-dir", p.tls_dir});
     child_process server(server_args);
     const auto ready = server.read_line(std::chrono::seconds(10));
@@ -462,21 +469,25 @@ void print_summary(const std::vector<outcome>& results, bool tls) {
 
     std::cerr << (tls ? "\nrotbench summary over TLS: rot against the raw TLS baseline\n"
                       : "\nrotbench summary: rot against the raw TCP baseline\n")
-              << "(rot/raw = 1.00: on par with raw; `better` says which way is good)\n";
-    std::cerr << fmt::format("{:<9}{:<10}{:>12}{:>12}{:>9}  {}\n", "workload", "figure", "raw",
-                             "rot", "rot/raw", "better");
+              << "(rot: handlers inline; rot-pool: on the handler pool, the default;\n"
+              << " x/raw = 1.00: on par with raw; `better` says which way is good)\n";
+    std::cerr << fmt::format("{:<9}{:<10}{:>12}{:>12}{:>9}{:>12}{:>9}  {}\n", "workload", "figure", "raw",
+                             "rot", "rot/raw", "rot-pool", "pool/raw", "better");
     for (const auto& f : figures) {
         const double raw = figure_of(f.workload, "raw", f.key);
         const double rot = figure_of(f.workload, "rot", f.key);
-        if (!std::isfinite(raw) && !std::isfinite(rot)) continue;
-        const double ratio = rot / raw;
-        std::cerr << fmt::format("{:<9}{:<10}{:>12}{:>12}{:>9}  {}\n", f.workload, f.label,
-                                 show(raw, f.decimals), show(rot, f.decimals), show(ratio, 2),
+        const double pool = figure_of(f.workload, "rot-pool", f.key);
+        if (!std::isfinite(raw) && !std::isfinite(rot) && !std::isfinite(pool)) continue;
+        std::cerr << fmt::format("{:<9}{:<10}{:>12}{:>12}{:>9}{:>12}{:>9}  {}\n", f.workload, f.label,
+                                 show(raw, f.decimals), show(rot, f.decimals), show(rot / raw, 2),
+                                 show(pool, f.decimals), show(pool / raw, 2),
                                  f.lower_is_better ? "lower" : "higher");
     }
 
     std::cerr << "\nmemory\n";
-    if (const auto* m1 = get("M1", "rot"))
+    const auto* m1 = get("M1", "rot");
+    if (!m1) m1 = get("M1", "rot-pool");
+    if (m1)
         std::cerr << fmt::format(
             "  M1  one idle rot connection{}: client {} KiB, server {} KiB (target: <= 64 each)\n",
             tls ? " over TLS" : "", show(number(*m1, "client_kib_per_conn"), 1),
@@ -512,7 +523,6 @@ int orchestrate(const arguments& a) {
         return 1;
     }
     plan p{.exe = self_path(),
-           .inline_handlers = !a.no_inline,
            .tls_dir = tls ? tls->path() : std::string()};
     if (!a.no_pin) {
         p.server_cpu = a.server_cpu;
@@ -530,6 +540,10 @@ int orchestrate(const arguments& a) {
         // raw and rot back to back, so that each ratio compares runs minutes apart at most.
         for (const auto& system : a.systems) {
             if (workload == "M1" && system == "raw") continue;  // nothing to compare with
+            // Idle connections do not run handlers: M1 once, for the first rot system.
+            if (workload == "M1" && system == "rot-pool" &&
+                std::find(a.systems.begin(), a.systems.end(), "rot") != a.systems.end())
+                continue;
             auto run = run_one(p, system, s);
             if (!run) {
                 ++failures;
