@@ -176,20 +176,28 @@ term reader::read_term(int depth) {
         }
         case tag::binary: {
             const auto b = str();
-            const auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
-            return term(binary(p, p + b.size()));
+            const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(b.data()), b.size());
+            if (owner_ && bytes.size() >= share_binary_bytes) return term(binary::share(*owner_, bytes));
+            return term(binary(bytes));
         }
     }
     --p_;
     fail(fmt::format("unknown term tag {}", *p_));
 }
 
+term decode_term(std::span<const std::uint8_t> in, const std::shared_ptr<const void>& owner) {
+    reader r(in, &owner);
+    term t = r.read_term();
+    r.expect_end("the term");
+    return t;
+}
+
 }  // namespace detail
 
 binary to_binary(const term& t) {
-    binary out;
+    detail::byte_vector out;
     detail::writer(out).write_term(t);
-    return out;
+    return binary(std::move(out));
 }
 
 term from_binary(std::span<const std::uint8_t> bytes) {

@@ -10,10 +10,20 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace rot::detail {
+
+/// A buffer of bytes being built or read (frames, the read and write buffers).
+using byte_vector = std::vector<std::uint8_t>;
+
+/// Binaries at least this long are decoded as views of the buffer they
+/// arrived in (shared with it); shorter ones are copied, so that a few
+/// small binaries kept by a handler do not hold whole read buffers.
+inline constexpr std::size_t share_binary_bytes = 1024;
 
 /// Deepest nesting of lists, tuples and maps accepted from the wire or text.
 inline constexpr int max_term_depth = 100;
@@ -31,7 +41,7 @@ enum class tag : std::uint8_t {
 
 class writer {
 public:
-    explicit writer(binary& out) : out_(out) {}
+    explicit writer(byte_vector& out) : out_(out) {}
 
     void u8(std::uint8_t v) { out_.push_back(v); }
     void u16(std::uint16_t v) { fixed(v); }
@@ -60,12 +70,14 @@ private:
         static_assert(std::endian::native == std::endian::little);
         bytes(&v, sizeof v);
     }
-    binary& out_;
+    byte_vector& out_;
 };
 
 class reader {
 public:
-    explicit reader(std::span<const std::uint8_t> in) : p_(in.data()), begin_(in.data()), end_(in.data() + in.size()) {}
+    /// With `owner` (which holds `in`'s bytes), large binaries are views of `in` sharing it.
+    explicit reader(std::span<const std::uint8_t> in, const std::shared_ptr<const void>* owner = nullptr)
+        : p_(in.data()), begin_(in.data()), end_(in.data() + in.size()), owner_(owner) {}
 
     std::uint8_t u8() { return fixed<std::uint8_t>(); }
     std::uint16_t u16() { return fixed<std::uint16_t>(); }
@@ -104,6 +116,10 @@ private:
     const std::uint8_t* p_;
     const std::uint8_t* begin_;
     const std::uint8_t* end_;
+    const std::shared_ptr<const void>* owner_;
 };
+
+/// One whole term from `in`; large binaries share `owner` (see reader).
+term decode_term(std::span<const std::uint8_t> in, const std::shared_ptr<const void>& owner);
 
 }  // namespace rot::detail

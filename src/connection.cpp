@@ -13,8 +13,14 @@ namespace rot::detail {
 namespace {
 constexpr std::size_t initial_read_buffer = 16 * 1024;
 constexpr std::size_t min_read_space = 4 * 1024;
-// Buffers grown past this by a big frame are given back once empty; below it
-// they are kept, so a stream of 64 KiB frames does not reallocate per frame.
+// A frame up to this size gets room for all of it as soon as its header is
+// read; a larger one grows the buffer as its bytes arrive (at most doubling
+// what is here), so a header alone never reserves much.
+constexpr std::size_t direct_frame_bytes = 1u << 20;
+// A frame this large is read up to its end (and min_read_space more): little
+// of the next frame lands in its buffer, and little needs moving after it.
+constexpr std::size_t large_frame_bytes = 16 * 1024;
+// Buffers grown past this by a big frame are given back once empty.
 constexpr std::size_t keep_buffer_bytes = 1u << 20;
 // How long a closing connection may take to flush its goodbye.
 constexpr auto flush_limit = std::chrono::seconds(1);
@@ -212,7 +218,7 @@ void connection::on_handshake_frame(std::span<const std::uint8_t> payload) {
     if (node_.reflected(handshake_->peer_nonce(), transport_.local_address(), transport_.remote_address())) {
         const std::string why = "authentication failed: the peer sent back this node's own nonce (a reflected handshake)";
         return handshake_failed({make_error_code(errc::auth_failed), why},
-                                server_ ? encode_refuse(errc::auth_failed, "authentication failed") : binary{});
+                                server_ ? encode_refuse(errc::auth_failed, "authentication failed") : byte_vector{});
     }
     if (step.is == handshake::status::in_progress) {
         if (server_ && server_->stopped())
@@ -276,7 +282,7 @@ std::optional<failure> connection::check_authenticated() const {
                                names.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(names, ", ")))};
 }
 
-void connection::handshake_failed(failure why, const binary& tell_peer) {
+void connection::handshake_failed(failure why, const byte_vector& tell_peer) {
     if (server_) {
         const auto& p = handshake_->peer();
         server_->log_refusal(fmt::format("refusing {}{}: {}", transport_.remote_address(),
@@ -311,8 +317,19 @@ void connection::finish_dial(result<std::string> r) {
 // --- Reading ---------------------------------------------------------------
 
 void connection::start_reading() {
-    rbuf_.resize(initial_read_buffer);
+    new_read_chunk(initial_read_buffer);
     read_more();
+}
+
+void connection::new_read_chunk(std::size_t size) {
+    auto chunk = std::make_shared_for_overwrite<std::uint8_t[]>(size);
+    const std::size_t have = rend_ - rbegin_;
+    if (have > 0) std::memcpy(chunk.get(), rbuf_ + rbegin_, have);
+    rbuf_ = chunk.get();
+    rchunk_ = std::move(chunk);
+    rcap_ = size;
+    rbegin_ = 0;
+    rend_ = have;
 }
 
 void connection::read_more() {
@@ -321,22 +338,35 @@ void connection::read_more() {
     // checked against the limit) where the buffer has it, or at least
     // min_read_space. The buffer grows toward a big frame only as its bytes
     // arrive, at most doubling what is here: a header alone reserves nothing.
+    // `want`: the bytes the buffer must hold from rbegin_ on. Room for the
+    // rest of a partly received frame (its length is already checked against
+    // the limit), or at least min_read_space.
     const std::size_t have = rend_ - rbegin_;
     std::size_t want = have + min_read_space;
+    std::size_t frame = 0;
     if (have >= frame_header_bytes) {
-        const std::size_t frame = frame_header_bytes + frame_length(rbuf_.data() + rbegin_);
-        want = std::max(want, std::min(frame, std::max(rbuf_.size(), 2 * have)));
+        frame = frame_header_bytes + frame_length(rbuf_ + rbegin_);
+        want = std::max(want, frame <= direct_frame_bytes ? frame + min_read_space
+                                                          : std::min(frame, std::max(rcap_, 2 * have)));
     }
-    if (rbuf_.size() - rbegin_ < want || rbuf_.size() - rend_ < min_read_space) {
-        if (rbegin_ > 0) {
-            std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, have);
+    // Bytes below rend_ may be shared (a job's arguments, a binary a handler
+    // kept): only a chunk nobody else holds is reused from its start.
+    const bool ours = rchunk_.use_count() == 1;
+    if (have == 0 && ours && rcap_ > keep_buffer_bytes) {
+        new_read_chunk(initial_read_buffer);  // a big frame's buffer is given back
+    } else if (rcap_ - rbegin_ < want || rcap_ - rend_ < min_read_space) {
+        if (ours && rcap_ >= want && rcap_ <= keep_buffer_bytes) {
+            std::memmove(rbuf_, rbuf_ + rbegin_, have);
             rend_ = have;
             rbegin_ = 0;
+        } else {
+            new_read_chunk(std::max(want, initial_read_buffer));
         }
-        if (rbuf_.size() < want) rbuf_.resize(want);
     }
+    std::size_t room = rcap_ - rend_;
+    if (frame >= large_frame_bytes) room = std::min(room, rbegin_ + frame + min_read_space - rend_);
     reading_ = true;
-    transport_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+    transport_.async_read_some(asio::buffer(rbuf_ + rend_, room),
                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
                                    self->on_read(ec, n);
                                });
@@ -398,7 +428,7 @@ void connection::on_tick() {
             const std::size_t have = rend_ - rbegin_;
             const auto message = fmt::format(
                 "a frame stalled: {} of its {} bytes arrived, then nothing for {} ms", have,
-                have >= frame_header_bytes ? std::to_string(frame_header_bytes + frame_length(rbuf_.data() + rbegin_))
+                have >= frame_header_bytes ? std::to_string(frame_header_bytes + frame_length(rbuf_ + rbegin_))
                                            : std::string("?"),
                 o.stalled_frame_timeout.count());
             log(log_level::warning, node_.options.name, "closing connection with {}: {}", transport_.remote_address(),
@@ -446,7 +476,7 @@ void connection::process_buffer() {
         std::span<const std::uint8_t> payload;
         std::size_t size = 0;
         const std::size_t limit = frame_limit();
-        const auto status = parse_frame({rbuf_.data() + rbegin_, rend_ - rbegin_}, limit, payload, size);
+        const auto status = parse_frame({rbuf_ + rbegin_, rend_ - rbegin_}, limit, payload, size);
         if (status == frame_status::need_more) break;
         if (status == frame_status::too_large) {
             if (state_ == state::handshake && server_ && rbuf_[rbegin_] == tls_handshake_record) {
@@ -455,7 +485,7 @@ void connection::process_buffer() {
                 return handshake_failed({make_error_code(errc::tls_failed), why}, encode_refuse(errc::tls_failed, why));
             }
             const auto message = fmt::format("frame of {} bytes exceeds the limit of {} bytes",
-                                             frame_length(rbuf_.data() + rbegin_), limit);
+                                             frame_length(rbuf_ + rbegin_), limit);
             log(log_level::warning, node_.options.name, "closing connection from {}: {}", transport_.remote_address(),
                 message);
             close(errc::frame_too_large, message, true);
@@ -474,11 +504,9 @@ void connection::process_buffer() {
             return;
         }
     }
-    if (rbegin_ == rend_) {
-        rbegin_ = rend_ = 0;
-        // A very big frame grew the buffer: give the memory back.
-        if (rbuf_.size() > keep_buffer_bytes) binary(initial_read_buffer).swap(rbuf_);
-    }
+    // All handled, and nothing decoded from the buffer is still held: the
+    // next read starts at its beginning. (read_more() gives a big one back.)
+    if (rbegin_ == rend_ && rchunk_.use_count() == 1) rbegin_ = rend_ = 0;
 }
 
 std::size_t connection::frame_limit() const noexcept {
@@ -578,7 +606,7 @@ result<void> connection::cast(const mfa& request) {
     if (auto full = check_queue(); !full) return full;
     if (!calls_.is_open()) return unsendable();
     try {
-        if (!send_with([&](binary& b) { append_request(b, 0, request, peer_.max_frame); })) return unsendable();
+        if (!send_with([&](byte_vector& b) { append_request(b, 0, request, peer_.max_frame); })) return unsendable();
     } catch (const rot::error& e) {
         return e.to_failure();
     }
@@ -599,7 +627,7 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
     }
     term value;
     try {
-        value = from_binary(v.value);
+        value = decode_term(v.value, rchunk_);
     } catch (const rot::error& e) {
         done->complete(e.code(), term::make_string_lossy(e.message()));
         throw;
@@ -609,8 +637,8 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
 
 // --- Writing ---------------------------------------------------------------
 
-void connection::send(const binary& frame) {
-    send_with([&](binary& out) { out.insert(out.end(), frame.begin(), frame.end()); });
+void connection::send(const byte_vector& frame) {
+    send_with([&](byte_vector& out) { out.insert(out.end(), frame.begin(), frame.end()); });
 }
 
 bool connection::start_writing_locked(bool via_strand) {
@@ -668,7 +696,7 @@ void connection::on_written(std::error_code ec) {
     queued_bytes_.fetch_sub(writing_buf_.size(), std::memory_order_relaxed);
     writing_buf_.clear();
     // After a burst of very big frames, give the memory back.
-    if (writing_buf_.capacity() > keep_buffer_bytes) binary().swap(writing_buf_);
+    if (writing_buf_.capacity() > keep_buffer_bytes) byte_vector().swap(writing_buf_);
     if (ec) {
         // The transport is broken: what is still queued is never written
         // (close() sorts its calls out: not sent).
@@ -707,7 +735,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
         if (!failed) return;
         if (!write_closed_) unsent = drop_unsent_requests();
         if (goodbye && was_open && !write_closed_) {
-            const binary bye = encode_goodbye(code, message);
+            const byte_vector bye = encode_goodbye(code, message);
             out_.insert(out_.end(), bye.begin(), bye.end());
             queued_bytes_.fetch_add(bye.size(), std::memory_order_relaxed);
             if (!writing_) {
@@ -756,7 +784,7 @@ std::vector<std::uint64_t> connection::drop_unsent_requests() {
     // out_ holds whole frames, but for the tail of one a write took part of
     // (the first out_skip_ bytes): what follows has never left this node.
     std::vector<std::uint64_t> ids;
-    binary kept(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_skip_));
+    byte_vector kept(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_skip_));
     for (std::size_t at = out_skip_; at + frame_header_bytes <= out_.size();) {
         const std::size_t size = frame_header_bytes + frame_length(out_.data() + at);
         const std::span<const std::uint8_t> payload(out_.data() + at + frame_header_bytes, size - frame_header_bytes);

@@ -100,7 +100,7 @@ private:
     void on_secured(std::error_code ec);
     void start_handshake();
     void on_handshake_frame(std::span<const std::uint8_t> payload);
-    void handshake_failed(failure why, const binary& tell_peer);
+    void handshake_failed(failure why, const byte_vector& tell_peer);
     [[nodiscard]] std::optional<failure> check_authenticated() const;
     void established();
     void finish_dial(result<std::string> r);
@@ -110,6 +110,8 @@ private:
     // Reading (connection.cpp).
     void start_reading();
     void read_more();
+    /// Makes a chunk of `size` bytes the read buffer, with the partial frame moved over.
+    void new_read_chunk(std::size_t size);
     void on_read(std::error_code ec, std::size_t n);
     void process_buffer();
     void handle_frame(std::span<const std::uint8_t> payload);
@@ -130,9 +132,11 @@ public:
 
 private:
     void on_request(std::span<const std::uint8_t> payload);
+    /// `args` lie in `buffer` (large binaries among them share it).
     /// `on_pool`: on a handler thread (else inline, on the strand).
     void run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
-                     std::string_view function, std::span<const std::uint8_t> args, bool on_pool);
+                     std::string_view function, std::span<const std::uint8_t> args,
+                     const std::shared_ptr<const void>& buffer, bool on_pool);
     void request_finished(std::size_t arg_bytes);
     /// At the end of a read batch: its requests for the pool go to the queue at once.
     void hand_over_batch();
@@ -167,7 +171,7 @@ private:
     /// I/O thread takes them together.
     template <class Append>
     bool send_with(Append&& append, bool via_strand = false);
-    void send(const binary& frame);
+    void send(const byte_vector& frame);
     /// Under write_mutex_, after frames were appended: starts them on their
     /// way; true when the caller must post write_queued() once unlocked.
     bool start_writing_locked(bool via_strand = false);
@@ -197,9 +201,14 @@ private:
     bool nonce_registered_ = false;
     bool counted_in_handshakes_ = false;  ///< the server counts us among its handshakes
     std::uint64_t timer_generation_ = 0;  ///< which arming of timer_ is current
-    binary rbuf_;
-    std::size_t rbegin_ = 0;
-    std::size_t rend_ = 0;
+    /// The read buffer: a chunk shared with what was decoded from it (pool
+    /// jobs, large binaries), so it is never moved or overwritten below
+    /// rend_ while shared; when full, a new chunk takes the partial frame.
+    std::shared_ptr<const void> rchunk_;
+    std::uint8_t* rbuf_ = nullptr;  ///< rchunk_'s bytes
+    std::size_t rcap_ = 0;
+    std::size_t rbegin_ = 0;  ///< the first byte not yet handled
+    std::size_t rend_ = 0;    ///< the end of what was read
     bool read_paused_ = false;
     bool reading_ = false;
     /// Frames of one read are being handled: what they send is written once, at the end.
@@ -227,8 +236,8 @@ private:
     std::atomic<bool> sent_since_ping_{false};
 
     mutable std::mutex write_mutex_;
-    binary out_;          ///< frames not yet handed to a write
-    binary writing_buf_;  ///< strand only: the write in flight
+    byte_vector out_;          ///< frames not yet handed to a write
+    byte_vector writing_buf_;  ///< strand only: the write in flight
     std::size_t out_skip_ = 0;  ///< bytes at the front of out_ that finish a frame partly written
     /// out_ plus the write in flight: what the peer has not taken yet.
     std::atomic<std::size_t> queued_bytes_{0};

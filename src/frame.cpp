@@ -39,7 +39,7 @@ frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
     return frame_status::complete;
 }
 
-frame_builder::frame_builder(binary& out, msg kind) : buf_(out), start_(out.size()) {
+frame_builder::frame_builder(byte_vector& out, msg kind) : buf_(out), start_(out.size()) {
     buf_.resize(start_ + frame_header_bytes);
     w_.u8(static_cast<std::uint8_t>(kind));
 }
@@ -64,8 +64,8 @@ void frame_builder::finish(std::size_t max) {
     finished_ = true;
 }
 
-binary encode_hello(const hello& h) {
-    binary out;
+byte_vector encode_hello(const hello& h) {
+    byte_vector out;
     frame_builder f(out, msg::hello);
     auto& w = f.out();
     w.bytes(magic.data(), magic.size());
@@ -82,8 +82,8 @@ binary encode_hello(const hello& h) {
     return out;
 }
 
-binary encode_challenge(const challenge& c) {
-    binary out;
+byte_vector encode_challenge(const challenge& c) {
+    byte_vector out;
     frame_builder f(out, msg::challenge);
     auto& w = f.out();
     w.u16(c.version);
@@ -99,8 +99,8 @@ binary encode_challenge(const challenge& c) {
 }
 
 namespace {
-binary encode_mac(msg kind, const mac& m) {
-    binary out;
+byte_vector encode_mac(msg kind, const mac& m) {
+    byte_vector out;
     frame_builder f(out, kind);
     f.out().bytes(m.data(), m.size());
     f.finish(handshake_max_frame);
@@ -115,13 +115,13 @@ nonce read_nonce(reader& r) {
 }
 }  // namespace
 
-binary encode_proof(const mac& m) { return encode_mac(msg::proof, m); }
-binary encode_welcome(const mac& m) { return encode_mac(msg::welcome, m); }
+byte_vector encode_proof(const mac& m) { return encode_mac(msg::proof, m); }
+byte_vector encode_welcome(const mac& m) { return encode_mac(msg::welcome, m); }
 
 namespace {
 // refuse and goodbye carry the same (code, message).
-binary encode_failure(msg kind, errc code, std::string_view message) {
-    binary out;
+byte_vector encode_failure(msg kind, errc code, std::string_view message) {
+    byte_vector out;
     frame_builder f(out, kind);
     write_failure(f.out(), code, message, max_handshake_message);
     f.finish(handshake_max_frame);
@@ -129,9 +129,9 @@ binary encode_failure(msg kind, errc code, std::string_view message) {
 }
 }  // namespace
 
-const binary& encode_ping() {
-    static const binary ping = [] {
-        binary out;
+const byte_vector& encode_ping() {
+    static const byte_vector ping = [] {
+        byte_vector out;
         frame_builder f(out, msg::ping);
         f.finish(handshake_max_frame);
         return out;
@@ -139,10 +139,10 @@ const binary& encode_ping() {
     return ping;
 }
 
-binary encode_refuse(errc code, std::string_view message) { return encode_failure(msg::refuse, code, message); }
-binary encode_goodbye(errc code, std::string_view message) { return encode_failure(msg::goodbye, code, message); }
+byte_vector encode_refuse(errc code, std::string_view message) { return encode_failure(msg::refuse, code, message); }
+byte_vector encode_goodbye(errc code, std::string_view message) { return encode_failure(msg::goodbye, code, message); }
 
-void append_request(binary& out, std::uint64_t id, const mfa& request, std::size_t max) {
+void append_request(byte_vector& out, std::uint64_t id, const mfa& request, std::size_t max) {
     frame_builder f(out, id ? msg::call : msg::cast);
     auto& w = f.out();
     if (id) w.varint(id);
@@ -152,34 +152,34 @@ void append_request(binary& out, std::uint64_t id, const mfa& request, std::size
     f.finish(max);
 }
 
-void append_reply(binary& out, std::uint64_t id, const term& value, std::size_t max) {
+void append_reply(byte_vector& out, std::uint64_t id, const term& value, std::size_t max) {
     frame_builder f(out, msg::reply);
     f.out().varint(id);
     f.out().write_term(value);
     f.finish(max);
 }
 
-void append_error(binary& out, std::uint64_t id, errc code, std::string_view message) {
+void append_error(byte_vector& out, std::uint64_t id, errc code, std::string_view message) {
     frame_builder f(out, msg::error);
     f.out().varint(id);
     write_failure(f.out(), code, message, max_error_message);
     f.finish(handshake_max_frame);
 }
 
-binary encode_request(std::uint64_t id, const mfa& request, std::size_t max) {
-    binary out;
+byte_vector encode_request(std::uint64_t id, const mfa& request, std::size_t max) {
+    byte_vector out;
     append_request(out, id, request, max);
     return out;
 }
 
-binary encode_reply(std::uint64_t id, const term& value, std::size_t max) {
-    binary out;
+byte_vector encode_reply(std::uint64_t id, const term& value, std::size_t max) {
+    byte_vector out;
     append_reply(out, id, value, max);
     return out;
 }
 
-binary encode_error(std::uint64_t id, errc code, std::string_view message) {
-    binary out;
+byte_vector encode_error(std::uint64_t id, errc code, std::string_view message) {
+    byte_vector out;
     append_error(out, id, code, message);
     return out;
 }

@@ -61,7 +61,7 @@ frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
 /// Appends one frame to a buffer: reserve the header, write, then finish().
 class frame_builder {
 public:
-    frame_builder(binary& out, msg kind);
+    frame_builder(byte_vector& out, msg kind);
     /// Unless finished, removes what was written: a frame is appended whole or not at all.
     ~frame_builder();
     frame_builder(const frame_builder&) = delete;
@@ -72,7 +72,7 @@ public:
     void finish(std::size_t max);
 
 private:
-    binary& buf_;
+    byte_vector& buf_;
     std::size_t start_;
     bool finished_ = false;
     writer w_{buf_};
@@ -122,24 +122,24 @@ struct response_view {
 
 /// Append one frame to `out` (throwing frame_too_large, and leaving `out`
 /// as it was, when over `max`)...
-void append_request(binary& out, std::uint64_t id, const mfa& request, std::size_t max);
-void append_reply(binary& out, std::uint64_t id, const term& value, std::size_t max);
-void append_error(binary& out, std::uint64_t id, errc code, std::string_view message);
+void append_request(byte_vector& out, std::uint64_t id, const mfa& request, std::size_t max);
+void append_reply(byte_vector& out, std::uint64_t id, const term& value, std::size_t max);
+void append_error(byte_vector& out, std::uint64_t id, errc code, std::string_view message);
 
 /// ...or build it on its own.
-binary encode_hello(const hello& h);
-binary encode_challenge(const challenge& c);
+byte_vector encode_hello(const hello& h);
+byte_vector encode_challenge(const challenge& c);
 /// proof and welcome carry one MAC.
-binary encode_proof(const mac& m);
-binary encode_welcome(const mac& m);
-binary encode_refuse(errc code, std::string_view message);
-binary encode_goodbye(errc code, std::string_view message);
+byte_vector encode_proof(const mac& m);
+byte_vector encode_welcome(const mac& m);
+byte_vector encode_refuse(errc code, std::string_view message);
+byte_vector encode_goodbye(errc code, std::string_view message);
 /// A ping: the kind byte alone.
-const binary& encode_ping();
+const byte_vector& encode_ping();
 /// id 0 encodes a cast.
-binary encode_request(std::uint64_t id, const mfa& request, std::size_t max);
-binary encode_reply(std::uint64_t id, const term& value, std::size_t max);
-binary encode_error(std::uint64_t id, errc code, std::string_view message);
+byte_vector encode_request(std::uint64_t id, const mfa& request, std::size_t max);
+byte_vector encode_reply(std::uint64_t id, const term& value, std::size_t max);
+byte_vector encode_error(std::uint64_t id, errc code, std::string_view message);
 
 /// The kind of a payload; throws protocol_error on an empty payload.
 msg payload_kind(std::span<const std::uint8_t> payload);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,8 @@ struct request_job {
     function_ptr fn;
     std::string module;
     std::string function;
-    binary args;
+    std::shared_ptr<const void> buffer;   ///< holds args: the read buffer the request arrived in
+    std::span<const std::uint8_t> args;  ///< the encoded argument list, in place
 };
 
 /// A FIFO of requests that keeps its storage: a connection's queue fills

@@ -15,13 +15,13 @@ std::span<const std::uint8_t> bytes_of(std::string_view s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size() + 1};  // with its NUL: no label is a prefix of another
 }
 
-std::array<std::uint8_t, 4> length_of(const binary& b) {
+std::array<std::uint8_t, 4> length_of(const byte_vector& b) {
     const auto n = static_cast<std::uint32_t>(b.size());
     return {static_cast<std::uint8_t>(n), static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n >> 16),
             static_cast<std::uint8_t>(n >> 24)};
 }
 
-binary payload_of(const binary& frame) { return binary(frame.begin() + frame_header_bytes, frame.end()); }
+byte_vector payload_of(const byte_vector& frame) { return byte_vector(frame.begin() + frame_header_bytes, frame.end()); }
 
 std::size_t clamp_frame(std::uint32_t announced) {
     return std::clamp<std::size_t>(announced, handshake_max_frame, max_frame_ceiling);
@@ -120,7 +120,7 @@ handshake::step handshake::on_hello(std::span<const std::uint8_t> payload) {
     c.name = name_;
     c.nonce = own_nonce_;
     c.dead_peer_ms = self_.dead_peer_ms;
-    binary frame = encode_challenge(c);
+    byte_vector frame = encode_challenge(c);
     challenge_ = payload_of(frame);
     stage_ = stage::proof;
     return {status::in_progress, std::move(frame), {}};

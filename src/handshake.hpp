@@ -56,7 +56,7 @@ public:
     /// What to do after a frame.
     struct step {
         status is = status::in_progress;
-        binary send;       ///< a frame to send now (may be empty); on failure, a refuse the peer should see
+        byte_vector send;       ///< a frame to send now (may be empty); on failure, a refuse the peer should see
         rot::failure why;  ///< when failed
     };
     /// The secret a client of this name must prove.
@@ -70,7 +70,7 @@ public:
                               const nonce& n = random_nonce());
 
     /// The dialer's first frame.
-    [[nodiscard]] const binary& hello_frame() const noexcept { return hello_frame_; }
+    [[nodiscard]] const byte_vector& hello_frame() const noexcept { return hello_frame_; }
     /// Takes one frame's payload from the peer. Malformed frames fail the
     /// handshake with protocol_error (and no frame for the peer).
     [[nodiscard]] step on_frame(std::span<const std::uint8_t> payload);
@@ -100,9 +100,9 @@ private:
     std::string name_;    ///< dialer: the name we go by; acceptor: our server's name
     std::string cookie_;  ///< the secret this connection proves
     cookie_lookup cookie_for_;
-    binary hello_frame_;  ///< dialer: the hello, framed
-    binary hello_;        ///< the hello's payload, as sent
-    binary challenge_;    ///< the challenge's payload, as sent
+    byte_vector hello_frame_;  ///< dialer: the hello, framed
+    byte_vector hello_;        ///< the hello's payload, as sent
+    byte_vector challenge_;    ///< the challenge's payload, as sent
     peer_identity peer_;
 };
 

@@ -30,14 +30,15 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
         // Runs now, while the arguments are still in the read buffer. Its
         // reply is queued at once, so the write limit (checked before each
         // frame of the batch) holds for inline handlers as it stands.
-        run_request(r.id, target->fn, target->module, r.function, r.args, false);
+        run_request(r.id, target->fn, target->module, r.function, r.args, rchunk_, false);
         request_finished(0);
         return;
     }
     running_bytes_.fetch_add(r.args.size(), std::memory_order_relaxed);
     // Handed to the pool with the rest of the read batch (flush_batch()).
-    batch_jobs_.push_back({r.id, std::move(target->fn), std::string(target->module), std::string(r.function),
-                           binary(r.args.begin(), r.args.end())});
+    // The arguments stay where they arrived: the job shares the read buffer.
+    batch_jobs_.push_back(
+        {r.id, std::move(target->fn), std::string(target->module), std::string(r.function), rchunk_, r.args});
 }
 
 void connection::hand_over_batch() {
@@ -54,7 +55,7 @@ void connection::hand_over_batch() {
 void connection::run_job(request_job& job) {
     if (!closing()) {
         node_.handler_started();
-        run_request(job.id, job.fn, job.module, job.function, job.args, true);
+        run_request(job.id, job.fn, job.module, job.function, job.args, job.buffer, true);
         node_.handler_finished();
     }
     request_finished(job.args.size());
@@ -75,11 +76,12 @@ result<registry::target> connection::resolve(const request_view& r) {
 }
 
 void connection::run_request(std::uint64_t id, const function_ptr& fn, std::string_view module,
-                             std::string_view function, std::span<const std::uint8_t> args, bool on_pool) {
+                             std::string_view function, std::span<const std::uint8_t> args,
+                             const std::shared_ptr<const void>& buffer, bool on_pool) {
     result<term> out = [&]() -> result<term> {
         term::list_type values;
         try {
-            term list = from_binary(args);
+            term list = decode_term(args, buffer);
             values = std::move(list.as_list());
         } catch (const rot::error& e) {
             return failure{make_error_code(errc::protocol_error), "malformed arguments: " + e.message()};
@@ -95,7 +97,7 @@ void connection::run_request(std::uint64_t id, const function_ptr& fn, std::stri
                 // pool: their replies will follow, and one write by the I/O
                 // thread takes them all. The last one writes from here.
                 const bool more_coming = on_pool && running_requests_.load(std::memory_order_relaxed) > 1;
-                send_with([&](binary& b) { append_reply(b, id, *out, peer_.max_frame); }, more_coming);
+                send_with([&](byte_vector& b) { append_reply(b, id, *out, peer_.max_frame); }, more_coming);
             } catch (const rot::error& e) {
                 send_error(id, to_errc(e.code()),
                            fmt::format("the reply of {}:{} cannot be sent: {}", module, function, e.message()));
@@ -138,7 +140,7 @@ void connection::resume_reading() {
 }
 
 void connection::send_error(std::uint64_t id, errc code, std::string message) {
-    send_with([&](binary& b) { append_error(b, id, code, message); });
+    send_with([&](byte_vector& b) { append_error(b, id, code, message); });
 }
 
 }  // namespace rot::detail

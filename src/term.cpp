@@ -4,11 +4,55 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 #include "utf8.hpp"
 
 namespace rot {
+
+binary::binary(std::vector<std::uint8_t> bytes) {
+    if (bytes.empty()) return;
+    size_ = bytes.size();
+    auto owner = std::make_shared<std::vector<std::uint8_t>>(std::move(bytes));
+    const std::uint8_t* p = owner->data();
+    data_ = std::shared_ptr<const std::uint8_t>(std::move(owner), p);
+}
+
+binary::binary(std::span<const std::uint8_t> bytes) {
+    if (bytes.empty()) return;
+    // One allocation for the count and the bytes.
+    auto owner = std::make_shared_for_overwrite<std::uint8_t[]>(bytes.size());
+    std::memcpy(owner.get(), bytes.data(), bytes.size());
+    size_ = bytes.size();
+    const std::uint8_t* p = owner.get();
+    data_ = std::shared_ptr<const std::uint8_t>(std::move(owner), p);
+}
+
+binary::binary(std::size_t n, std::uint8_t fill) {
+    if (n == 0) return;
+    auto owner = std::make_shared_for_overwrite<std::uint8_t[]>(n);
+    std::memset(owner.get(), fill, n);
+    size_ = n;
+    const std::uint8_t* p = owner.get();
+    data_ = std::shared_ptr<const std::uint8_t>(std::move(owner), p);
+}
+
+binary binary::share(std::shared_ptr<const void> owner, std::span<const std::uint8_t> bytes) noexcept {
+    binary b;
+    if (bytes.empty()) return b;
+    b.size_ = bytes.size();
+    b.data_ = std::shared_ptr<const std::uint8_t>(std::move(owner), bytes.data());
+    return b;
+}
+
+bool operator==(const binary& a, const binary& b) noexcept {
+    return a.size() == b.size() && (a.data() == b.data() || std::equal(a.begin(), a.end(), b.begin()));
+}
+
+std::strong_ordering operator<=>(const binary& a, const binary& b) noexcept {
+    return std::lexicographical_compare_three_way(a.begin(), a.end(), b.begin(), b.end());
+}
 
 namespace detail {
 

@@ -429,11 +429,11 @@ private:
 
     term binary_literal() {
         pos_ += 2;  // "<<"
-        binary out;
+        std::vector<std::uint8_t> out;
         skip_space();
         if (looking_at(">>")) {
             pos_ += 2;
-            return term(std::move(out));
+            return term(binary(std::move(out)));
         }
         for (;;) {
             skip_space();
@@ -453,7 +453,7 @@ private:
             skip_space();
             if (looking_at(">>")) {
                 pos_ += 2;
-                return term(std::move(out));
+                return term(binary(std::move(out)));
             }
             if (peek() != ',') fail("',' or '>>'");
             ++pos_;

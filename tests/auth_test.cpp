@@ -77,7 +77,7 @@ handshake acceptor_of(std::string cookie, std::uint8_t seed = 2) {
                                [cookie](std::string_view) { return cookie; }, n);
 }
 
-binary payload_of(const binary& frame) { return binary(frame.begin() + frame_header_bytes, frame.end()); }
+byte_vector payload_of(const byte_vector& frame) { return byte_vector(frame.begin() + frame_header_bytes, frame.end()); }
 
 }  // namespace
 
@@ -171,7 +171,7 @@ TEST_CASE("handshake: both sides prove the cookie and learn who the other is") {
     CHECK(d.peer_nonce() == a.own_nonce());
 
     // The cookie itself is never on the wire.
-    for (const binary* frame : std::initializer_list<const binary*>{&d.hello_frame(), &challenge.send, &proof.send, &welcome.send}) {
+    for (const byte_vector* frame : std::initializer_list<const byte_vector*>{&d.hello_frame(), &challenge.send, &proof.send, &welcome.send}) {
         const std::string bytes(frame->begin(), frame->end());
         CHECK(bytes.find("secret") == std::string::npos);
     }
@@ -304,7 +304,7 @@ TEST_CASE("a recorded handshake replayed on a new connection is refused") {
     served_node s;
     // A session with the cookie, as an eavesdropper would record it.
     auto d = handshake::dialer({"rawnode", 1, frame_limit, 0}, "victim", test_cookie);
-    binary proof_frame;
+    byte_vector proof_frame;
     {
         raw_client legit(s.port);
         REQUIRE_FALSE(legit.send(d.hello_frame()));
@@ -336,7 +336,7 @@ TEST_CASE("a handshake reflected back to its node is refused, either way round")
         // S dials the attacker, which passes S's hello on to S's own server,
         // hoping S's dialer will then prove the challenge for it.
         std::optional<failure> told;
-        fake_server attacker([&](frame_socket&, const hello&, const binary& hello_payload) {
+        fake_server attacker([&](frame_socket&, const hello&, const byte_vector& hello_payload) {
             raw_client relay(s_port);
             REQUIRE_FALSE(relay.send(framed(hello_payload)));
             const incoming in = relay.read();
@@ -359,7 +359,7 @@ TEST_CASE("a handshake reflected back to its node is refused, either way round")
         const incoming challenge = attacker_to_s.read();
         REQUIRE(challenge.kind() == msg::challenge);
         bool proved = false;
-        fake_server attacker([&](frame_socket& peer, const hello&, const binary&) {
+        fake_server attacker([&](frame_socket& peer, const hello&, const byte_vector&) {
             REQUIRE_FALSE(peer.send(framed(challenge.payload)));
             const incoming in = peer.read();
             proved = in.what == incoming::frame && in.kind() == msg::proof;

@@ -280,7 +280,7 @@ TEST_CASE("convert: a bad cereal encoding is badarg") {
     }
     // A string length no allocation could satisfy: cereal sizes the string
     // before it reads, which must still come out as badarg.
-    binary huge_length = {1};  // little-endian marker
+    std::vector<std::uint8_t> huge_length = {1};  // little-endian marker
     huge_length.insert(huge_length.end(), 8, 0xFF);
     CHECK(badarg<point>(term(huge_length)).starts_with(expected));
 }

@@ -19,20 +19,20 @@ namespace {
 
 constexpr std::size_t four_mib = 4u << 20;
 
-std::span<const std::uint8_t> as_span(const binary& b) {
+std::span<const std::uint8_t> as_span(const byte_vector& b) {
     return {b.data(), b.size()};
 }
 
 /// The payload of a whole frame (the bytes after its 4-byte header).
-binary payload_of(const binary& frame) {
+byte_vector payload_of(const byte_vector& frame) {
     REQUIRE(frame.size() >= frame_header_bytes);
-    return binary(frame.begin() + frame_header_bytes, frame.end());
+    return byte_vector(frame.begin() + frame_header_bytes, frame.end());
 }
 
 /// Copies of every strict prefix of `payload`, each in its own allocation so
 /// that a decoder reading past the end is caught by ASan.
-std::vector<binary> prefixes(const binary& payload) {
-    std::vector<binary> out;
+std::vector<byte_vector> prefixes(const byte_vector& payload) {
+    std::vector<byte_vector> out;
     for (std::size_t n = 0; n < payload.size(); ++n)
         out.emplace_back(payload.begin(), payload.begin() + n);
     return out;
@@ -69,7 +69,7 @@ std::error_code thrown(F&& f) {
     return {};
 }
 
-std::string hex(const binary& b) {
+std::string hex(const byte_vector& b) {
     std::string s;
     for (std::size_t i = 0; i < b.size(); ++i) s += fmt::format("{}{:02x}", i ? " " : "", b[i]);
     return s;
@@ -133,7 +133,7 @@ mfa sample_call() {
 }
 
 /// One payload of every message kind, valid.
-std::vector<binary> valid_payloads() {
+std::vector<byte_vector> valid_payloads() {
     return {
         payload_of(encode_hello(sample_hello())),
         payload_of(encode_challenge(sample_challenge())),
@@ -151,8 +151,8 @@ std::vector<binary> valid_payloads() {
 
 /// A payload written field by field, bypassing the message encoders.
 template <class F>
-binary hand_built(msg kind, F&& body) {
-    binary out;
+byte_vector hand_built(msg kind, F&& body) {
+    byte_vector out;
     {
         frame_builder f(out, kind);
         body(f.out());
@@ -187,7 +187,7 @@ void decode_everything(std::span<const std::uint8_t> p) {
 // --- Framing ---------------------------------------------------------------
 
 TEST_CASE("parse_frame: fewer than 4 header bytes need more") {
-    const binary bytes{0, 0, 0, 1, 9};
+    const byte_vector bytes{0, 0, 0, 1, 9};
     for (std::size_t n = 0; n < frame_header_bytes; ++n) {
         std::span<const std::uint8_t> payload;
         std::size_t size = 12345;
@@ -198,15 +198,15 @@ TEST_CASE("parse_frame: fewer than 4 header bytes need more") {
 }
 
 TEST_CASE("parse_frame: an exact frame, and an empty one") {
-    const binary bytes{0, 0, 0, 3, 7, 8, 9};
+    const byte_vector bytes{0, 0, 0, 3, 7, 8, 9};
     std::span<const std::uint8_t> payload;
     std::size_t size = 0;
     REQUIRE(parse_frame(as_span(bytes), four_mib, payload, size) == frame_status::complete);
     CHECK(size == 7);
-    CHECK(binary(payload.begin(), payload.end()) == binary{7, 8, 9});
+    CHECK(byte_vector(payload.begin(), payload.end()) == byte_vector{7, 8, 9});
     CHECK(payload.data() == bytes.data() + 4);  // a view, not a copy
 
-    const binary empty{0, 0, 0, 0};
+    const byte_vector empty{0, 0, 0, 0};
     REQUIRE(parse_frame(as_span(empty), four_mib, payload, size) == frame_status::complete);
     CHECK(size == 4);
     CHECK(payload.empty());
@@ -215,8 +215,8 @@ TEST_CASE("parse_frame: an exact frame, and an empty one") {
 }
 
 TEST_CASE("parse_frame: several frames back to back, then a partial one") {
-    binary stream;
-    std::vector<binary> frames{encode_goodbye(errc::stopped, "a"),
+    byte_vector stream;
+    std::vector<byte_vector> frames{encode_goodbye(errc::stopped, "a"),
                                encode_reply(1, term(1), four_mib),
                                encode_request(2, {"m", "f", {1, 2, 3}}, four_mib)};
     for (const auto& f : frames) stream.insert(stream.end(), f.begin(), f.end());
@@ -228,7 +228,7 @@ TEST_CASE("parse_frame: several frames back to back, then a partial one") {
         std::size_t size = 0;
         REQUIRE(parse_frame(rest, four_mib, payload, size) == frame_status::complete);
         CHECK(size == f.size());
-        CHECK(binary(payload.begin(), payload.end()) == payload_of(f));
+        CHECK(byte_vector(payload.begin(), payload.end()) == payload_of(f));
         rest = rest.subspan(size);
     }
     std::span<const std::uint8_t> payload;
@@ -237,9 +237,9 @@ TEST_CASE("parse_frame: several frames back to back, then a partial one") {
 }
 
 TEST_CASE("parse_frame: a frame truncated at every offset needs more") {
-    const binary frame = encode_request(42, sample_call(), four_mib);
+    const byte_vector frame = encode_request(42, sample_call(), four_mib);
     for (std::size_t n = 0; n < frame.size(); ++n) {
-        const binary part(frame.begin(), frame.begin() + n);
+        const byte_vector part(frame.begin(), frame.begin() + n);
         std::span<const std::uint8_t> payload;
         std::size_t size = 0;
         CHECK_MESSAGE(
@@ -254,27 +254,27 @@ TEST_CASE("parse_frame: a frame truncated at every offset needs more") {
 TEST_CASE("parse_frame: an oversized length is too_large from the header alone") {
     std::span<const std::uint8_t> payload;
     std::size_t size = 0;
-    const binary huge{0xFF, 0xFF, 0xFF, 0xFF};
+    const byte_vector huge{0xFF, 0xFF, 0xFF, 0xFF};
     CHECK(parse_frame(as_span(huge), four_mib, payload, size) == frame_status::too_large);
-    const binary one_over{0x00, 0x40, 0x00, 0x01};  // 4 MiB + 1
+    const byte_vector one_over{0x00, 0x40, 0x00, 0x01};  // 4 MiB + 1
     CHECK(parse_frame(as_span(one_over), four_mib, payload, size) == frame_status::too_large);
-    const binary just_max{0x00, 0x40, 0x00, 0x00};  // exactly 4 MiB: allowed, body still to come
+    const byte_vector just_max{0x00, 0x40, 0x00, 0x00};  // exactly 4 MiB: allowed, body still to come
     CHECK(parse_frame(as_span(just_max), four_mib, payload, size) == frame_status::need_more);
     // The handshake limit: 4096 is fine, 4097 is not.
-    const binary hs_max{0x00, 0x00, 0x10, 0x00};
+    const byte_vector hs_max{0x00, 0x00, 0x10, 0x00};
     CHECK(parse_frame(as_span(hs_max), handshake_max_frame, payload, size) ==
           frame_status::need_more);
-    const binary hs_over{0x00, 0x00, 0x10, 0x01};
+    const byte_vector hs_over{0x00, 0x00, 0x10, 0x01};
     CHECK(parse_frame(as_span(hs_over), handshake_max_frame, payload, size) ==
           frame_status::too_large);
     // "GET " read as a length.
     const std::string http = "GET / HTTP/1.1\r\n\r\n";
-    const binary get(http.begin(), http.end());
+    const byte_vector get(http.begin(), http.end());
     CHECK(parse_frame(as_span(get), handshake_max_frame, payload, size) == frame_status::too_large);
 }
 
 TEST_CASE("parse_frame: a frame of exactly max bytes is complete") {
-    binary frame{0, 0, 0, 16};
+    byte_vector frame{0, 0, 0, 16};
     frame.resize(4 + 16, 0xAB);
     std::span<const std::uint8_t> payload;
     std::size_t size = 0;
@@ -284,30 +284,30 @@ TEST_CASE("parse_frame: a frame of exactly max bytes is complete") {
 }
 
 TEST_CASE("a frame that fails half-way is removed whole") {
-    binary out{1, 2, 3};
+    byte_vector out{1, 2, 3};
     CHECK_THROWS_AS(append_request(out, 7, mfa(std::string(300, 'm'), "f", {}), four_mib), rot::error);
-    CHECK(out == binary{1, 2, 3});
+    CHECK(out == byte_vector{1, 2, 3});
     append_request(out, 7, mfa("m", "f", {}), four_mib);
     CHECK(out.size() > 3);
 }
 
 TEST_CASE("frame_builder writes a big-endian length and refuses payloads over max") {
     const auto build = [](std::size_t body, std::size_t max) {
-        binary out{0xEE};  // frames append after what the buffer holds
+        byte_vector out{0xEE};  // frames append after what the buffer holds
         frame_builder f(out, msg::reply);
-        const binary filler(body, 0x5A);
+        const byte_vector filler(body, 0x5A);
         f.out().bytes(filler.data(), filler.size());
         try {
             f.finish(max);
         } catch (...) {
-            CHECK(out == binary{0xEE});  // a refused frame leaves nothing behind
+            CHECK(out == byte_vector{0xEE});  // a refused frame leaves nothing behind
             throw;
         }
-        return binary(out.begin() + 1, out.end());
+        return byte_vector(out.begin() + 1, out.end());
     };
-    const binary exact = build(0x1234 - 1, 0x1234);  // payload = kind byte + body
+    const byte_vector exact = build(0x1234 - 1, 0x1234);  // payload = kind byte + body
     CHECK(exact.size() == 4 + 0x1234);
-    CHECK(binary(exact.begin(), exact.begin() + 5) == binary{0x00, 0x00, 0x12, 0x34, 6});
+    CHECK(byte_vector(exact.begin(), exact.begin() + 5) == byte_vector{0x00, 0x00, 0x12, 0x34, 6});
 
     try {
         (void)build(100, 100);
@@ -334,8 +334,8 @@ TEST_CASE("frame_builder writes a big-endian length and refuses payloads over ma
 
 TEST_CASE("hello: round trip and exact layout") {
     const hello h = sample_hello();
-    const binary frame = encode_hello(h);
-    const binary p = payload_of(frame);
+    const byte_vector frame = encode_hello(h);
+    const byte_vector p = payload_of(frame);
     CHECK(payload_kind(p) == msg::hello);
     const hello d = decode_hello(p);
     CHECK(d.min_version == h.min_version);
@@ -362,12 +362,12 @@ TEST_CASE("hello: round trip and exact layout") {
           "60 ea 00 00");
 
     // Version 2 ignores fields a later version may append.
-    binary longer = p;
+    byte_vector longer = p;
     longer.insert(longer.end(), {1, 2, 3});
     CHECK(decode_hello(longer).name == "cl");
 
     // A version-1 hello (no nonce) is read, so that it can be refused with its versions.
-    const binary v1 = hand_built(msg::hello, [](writer& w) {
+    const byte_vector v1 = hand_built(msg::hello, [](writer& w) {
         w.bytes("ROT", 3);
         w.u16(1);
         w.u16(1);
@@ -379,14 +379,14 @@ TEST_CASE("hello: round trip and exact layout") {
     });
     CHECK(decode_hello(v1).max_version == 1);
     // One that offers version 2 must carry its nonce.
-    binary v2 = payload_of(encode_hello(small));
+    byte_vector v2 = payload_of(encode_hello(small));
     v2.resize(v2.size() - 32);
     CHECK(thrown([&] { (void)decode_hello(v2); }) == errc::protocol_error);
 }
 
 TEST_CASE("challenge: round trip and exact layout") {
     const challenge c = sample_challenge();
-    const binary p = payload_of(encode_challenge(c));
+    const byte_vector p = payload_of(encode_challenge(c));
     CHECK(payload_kind(p) == msg::challenge);
     const challenge d = decode_challenge(p);
     CHECK(d.version == c.version);
@@ -418,25 +418,25 @@ TEST_CASE("ping: the kind byte alone") {
 }
 
 TEST_CASE("proof and welcome: one MAC each, nothing else") {
-    const binary proof = encode_proof(sample_mac());
+    const byte_vector proof = encode_proof(sample_mac());
     CHECK(hex(proof).starts_with("00 00 00 21 0a a0 a1 a2"));
     CHECK(decode_mac(payload_of(proof)) == sample_mac());
-    const binary welcome = encode_welcome(sample_mac());
+    const byte_vector welcome = encode_welcome(sample_mac());
     CHECK(hex(welcome).starts_with("00 00 00 21 02 a0 a1 a2"));
     CHECK(decode_mac(payload_of(welcome)) == sample_mac());
-    binary longer = payload_of(proof);
+    byte_vector longer = payload_of(proof);
     longer.push_back(0);
     CHECK(thrown([&] { (void)decode_mac(longer); }) == errc::protocol_error);
 }
 
 TEST_CASE("refuse and goodbye: round trip and layout; long messages are cut") {
-    const binary refuse = encode_refuse(errc::name_conflict, "go away");
+    const byte_vector refuse = encode_refuse(errc::name_conflict, "go away");
     CHECK(hex(refuse) == "00 00 00 0b 03 0a 00 07 67 6f 20 61 77 61 79");
     const failure f = decode_failure(payload_of(refuse));
     CHECK(f.code == errc::name_conflict);
     CHECK(f.message == "go away");
 
-    const binary bye = encode_goodbye(errc::stopped, "");
+    const byte_vector bye = encode_goodbye(errc::stopped, "");
     CHECK(payload_kind(payload_of(bye)) == msg::goodbye);
     CHECK(hex(bye) == "00 00 00 04 08 0c 00 00");
     CHECK(decode_failure(payload_of(bye)).code == errc::stopped);
@@ -448,7 +448,7 @@ TEST_CASE("refuse and goodbye: round trip and layout; long messages are cut") {
 
 TEST_CASE("call and cast: round trips through decode_request") {
     const mfa m = sample_call();
-    const binary call = payload_of(encode_request(7, m, four_mib));
+    const byte_vector call = payload_of(encode_request(7, m, four_mib));
     CHECK(payload_kind(call) == msg::call);
     const request_view v = decode_request(call);
     CHECK(v.id == 7);
@@ -457,7 +457,7 @@ TEST_CASE("call and cast: round trips through decode_request") {
     CHECK(v.arity == m.args.size());
     CHECK(from_binary(v.args) == term::make_list(m.args));
 
-    const binary cast = payload_of(encode_request(0, m, four_mib));
+    const byte_vector cast = payload_of(encode_request(0, m, four_mib));
     CHECK(payload_kind(cast) == msg::cast);
     const request_view c = decode_request(cast);
     CHECK(c.id == 0);
@@ -466,7 +466,7 @@ TEST_CASE("call and cast: round trips through decode_request") {
     CHECK(from_binary(c.args) == term::make_list(m.args));
 
     // {Function, Args}: an empty module; a large id takes a multi-byte varint.
-    const binary f_payload = payload_of(encode_request(1ull << 40, {"f", {}}, four_mib));
+    const byte_vector f_payload = payload_of(encode_request(1ull << 40, {"f", {}}, four_mib));
     const request_view f = decode_request(f_payload);
     CHECK(f.id == 1ull << 40);
     CHECK(f.module.empty());
@@ -476,28 +476,28 @@ TEST_CASE("call and cast: round trips through decode_request") {
 }
 
 TEST_CASE("the worked example of docs/PROTOCOL.md: {math, add, [1, 2]} and its reply") {
-    const binary call = encode_request(1, {"math", "add", {1, 2}}, four_mib);
+    const byte_vector call = encode_request(1, {"math", "add", {1, 2}}, four_mib);
     CHECK(hex(call) == "00 00 00 11 04 01 04 6d 61 74 68 03 61 64 64 06 02 01 02 01 04");
-    const binary reply = encode_reply(1, term(3), four_mib);
+    const byte_vector reply = encode_reply(1, term(3), four_mib);
     CHECK(hex(reply) == "00 00 00 04 06 01 01 06");
-    const binary err = encode_error(2, errc::undef, "undefined function math:add/3");
+    const byte_vector err = encode_error(2, errc::undef, "undefined function math:add/3");
     CHECK(hex(err) ==
           "00 00 00 22 07 02 04 00 1d 75 6e 64 65 66 69 6e 65 64 20 66 75 6e 63 74 69 6f 6e 20 "
           "6d 61 74 68 3a 61 64 64 2f 33");
-    const binary cast = encode_request(0, {"log", "info", {"hi"}}, four_mib);
+    const byte_vector cast = encode_request(0, {"log", "info", {"hi"}}, four_mib);
     CHECK(hex(cast) == "00 00 00 10 05 03 6c 6f 67 04 69 6e 66 6f 06 01 07 02 68 69");
 }
 
 TEST_CASE("reply and error: round trips through decode_response") {
     const term value = map({{atom("a"), list(1, 2.5, "x", binary{1, 2})}, {tuple(), -7}});
-    const binary reply = payload_of(encode_reply(300, value, four_mib));
+    const byte_vector reply = payload_of(encode_reply(300, value, four_mib));
     CHECK(payload_kind(reply) == msg::reply);
     const response_view r = decode_response(reply);
     CHECK(r.ok);
     CHECK(r.id == 300);
     CHECK(from_binary(r.value) == value);
 
-    const binary error = payload_of(encode_error(5, errc::exception, "exception in m:f/0: boom"));
+    const byte_vector error = payload_of(encode_error(5, errc::exception, "exception in m:f/0: boom"));
     CHECK(payload_kind(error) == msg::error);
     const response_view e = decode_response(error);
     CHECK_FALSE(e.ok);
@@ -505,7 +505,7 @@ TEST_CASE("reply and error: round trips through decode_response") {
     CHECK(e.code == errc::exception);
     CHECK(e.message == "exception in m:f/0: boom");
 
-    const binary long_error = payload_of(encode_error(5, errc::exception, std::string(70000, 'q')));
+    const byte_vector long_error = payload_of(encode_error(5, errc::exception, std::string(70000, 'q')));
     const response_view cut = decode_response(long_error);
     CHECK(cut.message.size() <= 65536);  // cut by the sender
     CHECK(cut.message == std::string(cut.message.size(), 'q'));
@@ -523,7 +523,7 @@ TEST_CASE("every error code survives the wire; unknown codes become protocol_err
         CHECK(wire_errc(static_cast<std::uint16_t>(c)) == errc::protocol_error);
         CHECK(decode_failure(payload_of(encode_goodbye(static_cast<errc>(c), "m"))).code ==
               errc::protocol_error);
-        const binary p = payload_of(encode_error(1, static_cast<errc>(c), "m"));
+        const byte_vector p = payload_of(encode_error(1, static_cast<errc>(c), "m"));
         const auto e = decode_response(p);
         CHECK(e.code == errc::protocol_error);
         CHECK(e.message == "m");
@@ -545,34 +545,34 @@ TEST_CASE("every error code survives the wire; unknown codes become protocol_err
 
 TEST_CASE("every decoder refuses a payload truncated at every offset") {
     // Offset 0 (the empty payload) is its own test below.
-    const auto refused = [](auto decode, const binary& full) {
+    const auto refused = [](auto decode, const byte_vector& full) {
         for (const auto& part : prefixes(full)) {
             if (part.empty()) continue;
             CHECK_MESSAGE(thrown([&] { decode(part); }) == errc::protocol_error,
                           "prefix of " << part.size());
         }
     };
-    refused([](const binary& p) { (void)decode_hello(p); },
+    refused([](const byte_vector& p) { (void)decode_hello(p); },
             payload_of(encode_hello(sample_hello())));
-    refused([](const binary& p) { (void)decode_challenge(p); },
+    refused([](const byte_vector& p) { (void)decode_challenge(p); },
             payload_of(encode_challenge(sample_challenge())));
-    refused([](const binary& p) { (void)decode_mac(p); }, payload_of(encode_proof(sample_mac())));
-    refused([](const binary& p) { (void)decode_failure(p); },
+    refused([](const byte_vector& p) { (void)decode_mac(p); }, payload_of(encode_proof(sample_mac())));
+    refused([](const byte_vector& p) { (void)decode_failure(p); },
             payload_of(encode_refuse(errc::undef, "msg")));
-    refused([](const binary& p) { (void)decode_failure(p); },
+    refused([](const byte_vector& p) { (void)decode_failure(p); },
             payload_of(encode_goodbye(errc::stopped, "msg")));
-    refused([](const binary& p) { (void)decode_response(p); },
+    refused([](const byte_vector& p) { (void)decode_response(p); },
             payload_of(encode_error(9, errc::undef, "msg")));
 
     // A request's header is checked by decode_request, its argument list by
     // from_binary when the handler runs: together they refuse every prefix.
-    const auto request = [](const binary& p) {
+    const auto request = [](const byte_vector& p) {
         const auto v = decode_request(p);
         (void)from_binary(v.args);
     };
     refused(request, payload_of(encode_request(7, sample_call(), four_mib)));
     refused(request, payload_of(encode_request(0, sample_call(), four_mib)));
-    const auto response = [](const binary& p) {
+    const auto response = [](const byte_vector& p) {
         const auto v = decode_response(p);
         if (v.ok) (void)from_binary(v.value);
     };
@@ -582,9 +582,9 @@ TEST_CASE("every decoder refuses a payload truncated at every offset") {
 TEST_CASE("decoders refuse an empty payload") {
     // The bytes after the empty payload form a valid hello/welcome/refuse
     // body: a decoder that reads past the end of its span would accept them.
-    for (const binary& frame : {encode_hello(sample_hello()), encode_challenge(sample_challenge()),
+    for (const byte_vector& frame : {encode_hello(sample_hello()), encode_challenge(sample_challenge()),
                                 encode_welcome(sample_mac()), encode_refuse(errc::undef, "x")}) {
-        const binary backing = payload_of(frame);
+        const byte_vector backing = payload_of(frame);
         const std::span<const std::uint8_t> empty(backing.data(), 0);
         CHECK(thrown([&] { (void)payload_kind(empty); }) == errc::protocol_error);
         CHECK(thrown([&] { (void)decode_request(empty); }) == errc::protocol_error);
@@ -602,14 +602,14 @@ TEST_CASE("decoders refuse an empty payload") {
 }
 
 TEST_CASE("hello: bad magic is refused") {
-    binary p = payload_of(encode_hello(sample_hello()));
+    byte_vector p = payload_of(encode_hello(sample_hello()));
     for (std::size_t i = 1; i <= 3; ++i) {
-        binary bad = p;
+        byte_vector bad = p;
         bad[i] ^= 0x20;  // "rOT", "RoT", "ROt"
         CHECK(thrown([&] { (void)decode_hello(bad); }) == errc::protocol_error);
     }
     try {
-        binary bad = p;
+        byte_vector bad = p;
         bad[1] = 'X';
         (void)decode_hello(bad);
         FAIL("no exception");
@@ -618,7 +618,7 @@ TEST_CASE("hello: bad magic is refused") {
     }
     // An HTTP request is not a hello either.
     const std::string http = "\x01GET / HTTP/1.1\r\n\r\n";
-    CHECK(thrown([&] { (void)decode_hello(binary(http.begin(), http.end())); }) ==
+    CHECK(thrown([&] { (void)decode_hello(byte_vector(http.begin(), http.end())); }) ==
           errc::protocol_error);
 }
 
@@ -645,12 +645,12 @@ TEST_CASE("invalid UTF-8 in names and messages is refused") {
               errc::protocol_error);
 
         // Built by hand: what matters is what the decoder does with such bytes.
-        const binary refuse = hand_built(msg::refuse, [&](writer& w) {
+        const byte_vector refuse = hand_built(msg::refuse, [&](writer& w) {
             w.u16(static_cast<std::uint16_t>(errc::undef));
             w.str(bad);
         });
         CHECK(thrown([&] { (void)decode_failure(refuse); }) == errc::protocol_error);
-        const binary error = hand_built(msg::error, [&](writer& w) {
+        const byte_vector error = hand_built(msg::error, [&](writer& w) {
             w.varint(1);
             w.u16(static_cast<std::uint16_t>(errc::undef));
             w.str(bad);
@@ -667,7 +667,7 @@ TEST_CASE("invalid UTF-8 in names and messages is refused") {
 
 TEST_CASE("requests: call id 0, args that are not a list, counts larger than the bytes") {
     const auto build = [](msg kind, auto&& body) { return hand_built(kind, body); };
-    const binary id0 = build(msg::call, [](writer& w) {
+    const byte_vector id0 = build(msg::call, [](writer& w) {
         w.varint(0);
         w.short_str("m");
         w.short_str("f");
@@ -675,7 +675,7 @@ TEST_CASE("requests: call id 0, args that are not a list, counts larger than the
     });
     CHECK(thrown([&] { (void)decode_request(id0); }) == errc::protocol_error);
 
-    const binary tuple_args = build(msg::call, [](writer& w) {
+    const byte_vector tuple_args = build(msg::call, [](writer& w) {
         w.varint(1);
         w.short_str("m");
         w.short_str("f");
@@ -683,14 +683,14 @@ TEST_CASE("requests: call id 0, args that are not a list, counts larger than the
     });
     CHECK(thrown([&] { (void)decode_request(tuple_args); }) == errc::protocol_error);
 
-    const binary no_args = build(msg::cast, [](writer& w) {
+    const byte_vector no_args = build(msg::cast, [](writer& w) {
         w.short_str("m");
         w.short_str("f");
     });
     CHECK(thrown([&] { (void)decode_request(no_args); }) == errc::protocol_error);
 
     // A list claiming a million elements in four bytes: refused before anything is allocated.
-    const binary liar = build(msg::call, [](writer& w) {
+    const byte_vector liar = build(msg::call, [](writer& w) {
         w.varint(1);
         w.short_str("m");
         w.short_str("f");
@@ -701,7 +701,7 @@ TEST_CASE("requests: call id 0, args that are not a list, counts larger than the
     CHECK(thrown([&] { (void)decode_request(liar); }) == errc::protocol_error);
     // ... and one whose count fits the bytes but whose elements are garbage:
     // decode_request takes the arity, from_binary refuses the arguments.
-    const binary garbage_args = build(msg::call, [](writer& w) {
+    const byte_vector garbage_args = build(msg::call, [](writer& w) {
         w.varint(1);
         w.short_str("m");
         w.short_str("f");
@@ -714,22 +714,22 @@ TEST_CASE("requests: call id 0, args that are not a list, counts larger than the
     CHECK(thrown([&] { (void)from_binary(v.args); }) == errc::protocol_error);
 
     // Trailing bytes after the list are refused with the arguments.
-    binary trailing = payload_of(encode_request(1, {"m", "f", {1}}, four_mib));
+    byte_vector trailing = payload_of(encode_request(1, {"m", "f", {1}}, four_mib));
     trailing.push_back(0);
     CHECK(thrown([&] { (void)from_binary(decode_request(trailing).args); }) ==
           errc::protocol_error);
 
     // A varint id of 11 bytes, and one overflowing 64 bits.
-    binary long_id{static_cast<std::uint8_t>(msg::call)};
+    byte_vector long_id{static_cast<std::uint8_t>(msg::call)};
     long_id.insert(long_id.end(), 11, 0x80);
     CHECK(thrown([&] { (void)decode_request(long_id); }) == errc::protocol_error);
-    binary overflow{static_cast<std::uint8_t>(msg::call)};
+    byte_vector overflow{static_cast<std::uint8_t>(msg::call)};
     overflow.insert(overflow.end(), 9, 0xFF);  // 63 bits of ones, then a 10th byte of 2
     overflow.push_back(0x02);
     CHECK(thrown([&] { (void)decode_request(overflow); }) == errc::protocol_error);
 
     // Nesting past max_term_depth inside the arguments.
-    binary deep = build(msg::call, [](writer& w) {
+    byte_vector deep = build(msg::call, [](writer& w) {
         w.varint(1);
         w.short_str("m");
         w.short_str("f");
@@ -747,20 +747,20 @@ TEST_CASE("requests: call id 0, args that are not a list, counts larger than the
 
 TEST_CASE("responses: malformed errors and replies") {
     // An error with a message length beyond the payload.
-    const binary liar{static_cast<std::uint8_t>(msg::error), 1, 4, 0, 0x7F, 'a'};
+    const byte_vector liar{static_cast<std::uint8_t>(msg::error), 1, 4, 0, 0x7F, 'a'};
     CHECK(thrown([&] { (void)decode_response(liar); }) == errc::protocol_error);
     // An error with trailing bytes.
-    binary trailing = payload_of(encode_error(1, errc::undef, "m"));
+    byte_vector trailing = payload_of(encode_error(1, errc::undef, "m"));
     trailing.push_back('!');
     CHECK(thrown([&] { (void)decode_response(trailing); }) == errc::protocol_error);
     // A refuse with trailing bytes.
-    binary refuse = payload_of(encode_refuse(errc::undef, "m"));
+    byte_vector refuse = payload_of(encode_refuse(errc::undef, "m"));
     refuse.push_back('!');
     CHECK(thrown([&] { (void)decode_failure(refuse); }) == errc::protocol_error);
     // A reply whose value is a non-finite float or an unknown tag.
-    const binary nan{static_cast<std::uint8_t>(msg::reply), 1, 2, 0, 0, 0, 0, 0, 0, 0xF8, 0x7F};
+    const byte_vector nan{static_cast<std::uint8_t>(msg::reply), 1, 2, 0, 0, 0, 0, 0, 0, 0xF8, 0x7F};
     CHECK(thrown([&] { (void)from_binary(decode_response(nan).value); }) == errc::protocol_error);
-    const binary unknown_tag{static_cast<std::uint8_t>(msg::reply), 1, 42, 0};
+    const byte_vector unknown_tag{static_cast<std::uint8_t>(msg::reply), 1, 42, 0};
     CHECK(thrown([&] { (void)from_binary(decode_response(unknown_tag).value); }) ==
           errc::protocol_error);
 }
@@ -772,7 +772,7 @@ TEST_CASE("messages cut to their limit stay valid UTF-8") {
     // reporting the error).
     const std::string refuse_message =
         std::string(1023, 'a') + "\xc3\xa9tranger";  // "é" spans 1023..1024
-    const binary refuse = payload_of(encode_refuse(errc::name_conflict, refuse_message));
+    const byte_vector refuse = payload_of(encode_refuse(errc::name_conflict, refuse_message));
     const auto ec = thrown([&] { (void)decode_failure(refuse); });
     CHECK(ec == std::error_code{});
     if (!ec) {
@@ -791,7 +791,7 @@ TEST_CASE("messages cut to their limit stay valid UTF-8") {
 TEST_CASE("an error frame fits under the smallest frame limit") {
     // encode_error promises errors stay "under any frame limit"; the smallest
     // a node may set (max_frame_bytes) is handshake_max_frame.
-    const binary frame = encode_error(~0ull, errc::exception, std::string(70000, 'e'));
+    const byte_vector frame = encode_error(~0ull, errc::exception, std::string(70000, 'e'));
     CHECK(frame.size() - frame_header_bytes <= handshake_max_frame);
 }
 
@@ -808,7 +808,7 @@ TEST_CASE("error messages that are not UTF-8 still arrive as errors") {
 TEST_CASE("pseudo-random garbage either decodes or throws rot::error") {
     for (std::uint64_t seed = 0; seed < 3000; ++seed) {
         rng r{seed};
-        binary p(r.below(48));
+        byte_vector p(r.below(48));
         for (auto& b : p) b = static_cast<std::uint8_t>(r.next());
         // Bias the kind byte towards real kinds so the decoders get past it.
         if (!p.empty() && r.below(4) != 0) p[0] = static_cast<std::uint8_t>(1 + r.below(8));
@@ -821,7 +821,7 @@ TEST_CASE("valid messages with random bytes changed either decode or throw rot::
     const auto payloads = valid_payloads();
     for (std::uint64_t seed = 0; seed < 3000; ++seed) {
         rng r{seed};
-        binary p = payloads[r.below(payloads.size())];
+        byte_vector p = payloads[r.below(payloads.size())];
         const std::size_t flips = 1 + r.below(4);
         for (std::size_t i = 0; i < flips; ++i) {
             switch (r.below(3)) {
@@ -840,7 +840,7 @@ TEST_CASE("valid messages with random bytes changed either decode or throw rot::
         decode_everything(p);
 
         // And as a stream of frames: whatever the header says, parse_frame stays in bounds.
-        binary stream = encode_request(seed + 1, {"m", "f", {1}}, four_mib);
+        byte_vector stream = encode_request(seed + 1, {"m", "f", {1}}, four_mib);
         stream.insert(stream.end(), p.begin(), p.end());
         std::span<const std::uint8_t> rest = as_span(stream);
         for (int i = 0; i < 64; ++i) {

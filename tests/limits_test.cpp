@@ -73,7 +73,7 @@ TEST_CASE("100 peers that announce 4 MiB frames and send one byte cost the node 
         slow.push_back(std::make_unique<raw_client>(s.port));
         slow.back()->handshake(fmt::format("slow{}", i));
         // A header announcing 4 MiB (the limit), then the first byte of the body.
-        REQUIRE_FALSE(slow.back()->send(binary{0x00, 0x40, 0x00, 0x00, static_cast<std::uint8_t>(msg::call)}));
+        REQUIRE_FALSE(slow.back()->send(byte_vector{0x00, 0x40, 0x00, 0x00, static_cast<std::uint8_t>(msg::call)}));
     }
     REQUIRE(eventually([&] { return s.srv.connected().size() == 101; }));
     s.good_client_still_served();  // a round trip: the bytes above have been read
@@ -90,13 +90,13 @@ TEST_CASE("a frame that stops coming is closed after stalled_frame_timeout; one 
     stalled.handshake("stalled");
     raw_client trickle(s.port);
     trickle.handshake("trickle");
-    const binary call = encode_request(1, {"math", "add", {40, 2}}, max_frame_ceiling);
+    const byte_vector call = encode_request(1, {"math", "add", {40, 2}}, max_frame_ceiling);
 
     const auto started = std::chrono::steady_clock::now();
-    REQUIRE_FALSE(stalled.send(binary(call.begin(), call.begin() + 6)));
+    REQUIRE_FALSE(stalled.send(byte_vector(call.begin(), call.begin() + 6)));
     // The other sends its frame a byte every 100 ms: slow, but never stalled.
     for (const std::uint8_t b : call) {
-        REQUIRE_FALSE(trickle.send(binary{b}));
+        REQUIRE_FALSE(trickle.send(byte_vector{b}));
         std::this_thread::sleep_for(100ms);  // a slow peer's pace is the thing under test
     }
     CHECK(trickle.read_response().value == term(42));
@@ -120,7 +120,7 @@ TEST_CASE("a peer that never reads its large replies stops being served; memory 
         srv.inline_handlers = inline_handlers;
         served_node s(test_node("server"), srv);
         std::atomic<int> ran{0};
-        const binary big(900 * 1024, 9);
+        const byte_vector big(900 * 1024, 9);
         s.srv.module("big").def("get", [&](std::int64_t i) {
             ++ran;
             return tuple(i, big);
@@ -134,7 +134,7 @@ TEST_CASE("a peer that never reads its large replies stops being served; memory 
 
         // 200 replies of 900 KiB would be 180 MB; the write limit is 16 MiB.
         constexpr int calls = 200;
-        binary requests;
+        byte_vector requests;
         for (int i = 1; i <= calls; ++i) append_request(requests, static_cast<std::uint64_t>(i), {"big", "get", {i}}, 4096);
         REQUIRE_FALSE(sink.send(requests));
         REQUIRE(eventually([&] { return info_of(s.srv, "sink").bytes_queued > 16 * mib; }, 10s));

@@ -81,7 +81,7 @@ TEST_CASE("version mismatch, server side: refuse with the versions, then close")
 }
 
 TEST_CASE("version mismatch, client side: a challenge choosing version 9 fails the connect") {
-    fake_server fake([](frame_socket& peer, const hello& h, const binary&) {
+    fake_server fake([](frame_socket& peer, const hello& h, const byte_vector&) {
         challenge c;
         c.version = 9;
         c.max_frame = 4096;
@@ -115,7 +115,7 @@ TEST_CASE("version mismatch, client side: a challenge choosing version 9 fails t
 }
 
 TEST_CASE("a refuse frame fails the connect with its code and message") {
-    fake_server fake([](frame_socket& peer, const hello&, const binary&) {
+    fake_server fake([](frame_socket& peer, const hello&, const byte_vector&) {
         (void)peer.send(encode_refuse(errc::name_conflict, "go away"));
     });
     node n(test_node("dialer"));
@@ -125,7 +125,7 @@ TEST_CASE("a refuse frame fails the connect with its code and message") {
     CHECK(r.error().message ==
           fmt::format("connect to 127.0.0.1:{}: refused: go away", fake.port()));
     try {
-        fake_server again([](frame_socket& peer, const hello&, const binary&) {
+        fake_server again([](frame_socket& peer, const hello&, const byte_vector&) {
             (void)peer.send(encode_refuse(errc::stopped, "server is stopping"));
         });
         (void)n.connect("127.0.0.1", dial("cl", again.port()), 1);
@@ -139,7 +139,7 @@ TEST_CASE("a refuse frame fails the connect with its code and message") {
 }
 
 TEST_CASE("a server that is not rot fails the connect at once") {
-    fake_server fake([](frame_socket& peer, const hello&, const binary&) {
+    fake_server fake([](frame_socket& peer, const hello&, const byte_vector&) {
         (void)peer.send("HTTP/1.1 400 Bad Request\r\n\r\n");
     });
     node n(test_node("dialer"));
@@ -156,7 +156,7 @@ TEST_CASE("a frame header declaring 0xFFFFFFFF bytes closes that connection only
     served_node s;
     raw_client raw(s.port);
     raw.handshake();
-    REQUIRE_FALSE(raw.send(binary{0xFF, 0xFF, 0xFF, 0xFF}));
+    REQUIRE_FALSE(raw.send(byte_vector{0xFF, 0xFF, 0xFF, 0xFF}));
     const incoming in = raw.read();
     if (in.what == incoming::frame) {
         REQUIRE(in.kind() == msg::goodbye);
@@ -177,7 +177,7 @@ TEST_CASE("a frame just over max_frame_bytes after the handshake closes the conn
     served_node s(o);
     raw_client raw(s.port);
     CHECK(raw.handshake().max_frame == 8192);
-    REQUIRE_FALSE(raw.send(binary{0x00, 0x00, 0x20, 0x01}));  // 8193
+    REQUIRE_FALSE(raw.send(byte_vector{0x00, 0x00, 0x20, 0x01}));  // 8193
     CHECK(raw.closes(errc::frame_too_large));
     s.good_client_still_served();
 }
@@ -186,7 +186,7 @@ TEST_CASE("an oversized first frame before the handshake is closed without a wor
     served_node s;
     raw_client raw(s.port);
     // handshake_max_frame + 1 = 4097 = 0x1001; the body is never sent.
-    REQUIRE_FALSE(raw.send(binary{0x00, 0x00, 0x10, 0x01, static_cast<std::uint8_t>(msg::hello)}));
+    REQUIRE_FALSE(raw.send(byte_vector{0x00, 0x00, 0x10, 0x01, static_cast<std::uint8_t>(msg::hello)}));
     CHECK(raw.closes());
     s.good_client_still_served();
 }
@@ -194,7 +194,7 @@ TEST_CASE("an oversized first frame before the handshake is closed without a wor
 TEST_CASE("a hello of exactly handshake_max_frame bytes is accepted") {
     served_node s;
     raw_client raw(s.port);
-    binary frame = encode_hello(raw_hello("raw"));
+    byte_vector frame = encode_hello(raw_hello("raw"));
     frame.resize(4 + handshake_max_frame, 0);  // version 2 ignores what follows the nonce
     frame[0] = 0;
     frame[1] = 0;
@@ -216,19 +216,19 @@ TEST_CASE("HTTP as the first bytes closes the connection") {
 
 TEST_CASE("anything but a hello first closes the connection") {
     served_node s;
-    for (const binary& first :
+    for (const byte_vector& first :
          {encode_request(1, {"math", "add", {1, 2}}, max_frame_ceiling), encode_welcome(mac{}), encode_proof(mac{}),
-          encode_challenge(challenge{}), binary{0, 0, 0, 0}, binary{0, 0, 0, 1, 0x63}}) {
+          encode_challenge(challenge{}), byte_vector{0, 0, 0, 0}, byte_vector{0, 0, 0, 1, 0x63}}) {
         raw_client raw(s.port);
         REQUIRE_FALSE(raw.send(first));
         CHECK(raw.closes());
     }
     // A hello with bad magic or a bad name.
-    binary bad_magic = encode_hello(raw_hello("raw"));
+    byte_vector bad_magic = encode_hello(raw_hello("raw"));
     bad_magic[5] = 'X';
     hello bad_name = raw_hello("r\xff");
     hello empty_name = raw_hello("");
-    for (const binary& first : {bad_magic, encode_hello(bad_name)}) {
+    for (const byte_vector& first : {bad_magic, encode_hello(bad_name)}) {
         raw_client raw(s.port);
         REQUIRE_FALSE(raw.send(first));
         CHECK(raw.closes());
@@ -252,13 +252,13 @@ TEST_CASE("an unknown message kind after the handshake: goodbye(protocol_error),
         CAPTURE(int(kind));
         raw_client raw(s.port);
         raw.handshake();
-        REQUIRE_FALSE(raw.send(binary{0, 0, 0, 3, kind, 1, 2}));
+        REQUIRE_FALSE(raw.send(byte_vector{0, 0, 0, 3, kind, 1, 2}));
         CHECK(raw.closes(errc::protocol_error));
     }
     // An empty frame too.
     raw_client raw(s.port);
     raw.handshake();
-    REQUIRE_FALSE(raw.send(binary{0, 0, 0, 0}));
+    REQUIRE_FALSE(raw.send(byte_vector{0, 0, 0, 0}));
     CHECK(raw.closes(errc::protocol_error));
     s.good_client_still_served();
 }
@@ -270,7 +270,7 @@ TEST_CASE("replies and errors for ids the server never sent are ignored") {
     REQUIRE_FALSE(raw.send(encode_reply(999, term(1), max_frame_ceiling)));
     REQUIRE_FALSE(raw.send(encode_error(998, errc::undef, "nobody asked")));
     // Even an unknown id whose value does not decode: it is never looked at.
-    REQUIRE_FALSE(raw.send(binary{0, 0, 0, 3, static_cast<std::uint8_t>(msg::reply), 0x7F, 42}));
+    REQUIRE_FALSE(raw.send(byte_vector{0, 0, 0, 3, static_cast<std::uint8_t>(msg::reply), 0x7F, 42}));
     const response r = raw.call(1, {"math", "add", {2, 2}});
     CHECK(r.id == 1);
     CHECK(r.value == term(4));
@@ -281,7 +281,7 @@ TEST_CASE("replies and errors for ids the server never sent are ignored") {
 TEST_CASE("a malformed call header closes the connection with goodbye(protocol_error)") {
     served_node s;
     const std::uint8_t call = static_cast<std::uint8_t>(msg::call);
-    const std::vector<binary> payloads{
+    const std::vector<byte_vector> payloads{
         {call},                                 // no id
         {call, 0},                              // id 0
         {call, 1, 16, 'm'},                     // module longer than the frame
@@ -290,7 +290,7 @@ TEST_CASE("a malformed call header closes the connection with goodbye(protocol_e
         {call, 1, 1, 'm', 1, 'f', 6, 0x7F, 1},  // a list of 127 in 1 byte
         {call, 1, 1, 0xFF, 1, 'f', 6, 0},       // module not UTF-8
     };
-    for (const binary& p : payloads) {
+    for (const byte_vector& p : payloads) {
         CAPTURE(p.size());
         raw_client raw(s.port);
         raw.handshake();
@@ -305,7 +305,7 @@ TEST_CASE("malformed arguments get an error reply; the connection stays open") {
     raw_client raw(s.port);
     raw.handshake();
     // math:add/2 by its header; its two "terms" are garbage.
-    const binary bad = framed({static_cast<std::uint8_t>(msg::call), 5,  // call, id 5
+    const byte_vector bad = framed({static_cast<std::uint8_t>(msg::call), 5,  // call, id 5
                                4, 'm', 'a', 't', 'h', 3, 'a', 'd', 'd',  // math, add
                                6, 2, 0xFF, 0xFF, 0xFF, 0xFF});           // list of 2: garbage
     REQUIRE_FALSE(raw.send(bad));
@@ -325,7 +325,7 @@ TEST_CASE("the jail is applied from the header, before the arguments are decoded
     raw_client raw(s.port);
     raw.handshake();
     // {evil, nope, <2 garbage terms>}: the jail and the lookup decide first.
-    const binary bad = framed({static_cast<std::uint8_t>(msg::call), 7,  // call, id 7
+    const byte_vector bad = framed({static_cast<std::uint8_t>(msg::call), 7,  // call, id 7
                                4, 'e', 'v', 'i', 'l', 3, 'n', 'o', 'p',  // evil, nop
                                6, 2, 0xFF, 0xFF, 0xFF, 0xFF});           // list of 2: garbage
     REQUIRE_FALSE(raw.send(bad));
@@ -354,8 +354,8 @@ TEST_CASE("half a hello, then silence, is closed after connect_timeout too") {
     o.connect_timeout = 300ms;
     served_node s(o);
     raw_client raw(s.port);
-    const binary hello = encode_hello(raw_hello("raw"));
-    REQUIRE_FALSE(raw.send(binary(hello.begin(), hello.begin() + 10)));
+    const byte_vector hello = encode_hello(raw_hello("raw"));
+    REQUIRE_FALSE(raw.send(byte_vector(hello.begin(), hello.begin() + 10)));
     CHECK(raw.closes(std::nullopt, 3s));
     s.good_client_still_served();
 }
@@ -386,9 +386,9 @@ TEST_CASE("ten calls in one write all get replies") {
     served_node s;
     raw_client raw(s.port);
     raw.handshake();
-    binary batch;
+    byte_vector batch;
     for (std::uint64_t id = 1; id <= 10; ++id) {
-        const binary f = encode_request(id, {"math", "add", {static_cast<std::int64_t>(id), 1000}},
+        const byte_vector f = encode_request(id, {"math", "add", {static_cast<std::int64_t>(id), 1000}},
                                         max_frame_ceiling);
         batch.insert(batch.end(), f.begin(), f.end());
     }
@@ -412,8 +412,8 @@ TEST_CASE("a proof and a call in one write: the call is read after the welcome")
     REQUIRE_FALSE(raw.send(h.hello_frame()));
     const incoming challenge = raw.read();
     REQUIRE_MESSAGE(challenge.what == incoming::frame, challenge);
-    binary both = h.on_frame(challenge.payload).send;
-    const binary call = encode_request(1, {"math", "add", {1, 1}}, max_frame_ceiling);
+    byte_vector both = h.on_frame(challenge.payload).send;
+    const byte_vector call = encode_request(1, {"math", "add", {1, 1}}, max_frame_ceiling);
     both.insert(both.end(), call.begin(), call.end());
     REQUIRE_FALSE(raw.send(both));
     const incoming in = raw.read();
@@ -493,14 +493,14 @@ TEST_CASE("a peer that does not read its replies stops being read; nothing is lo
     served_node s(options);
     s.srv.module("blob").def("get", [&](std::int64_t i) {
         ++ran;
-        return tuple(i, binary(8000, 7));
+        return tuple(i, byte_vector(8000, 7));
     });
     raw_client raw(s.port);
     raw.handshake("flood");
 
     // 4,000 replies of 8 KB would be 32 MB: far more than socket buffers hold.
     constexpr int calls = 4000;
-    binary requests;
+    byte_vector requests;
     for (int i = 1; i <= calls; ++i) append_request(requests, static_cast<std::uint64_t>(i), {"blob", "get", {i}}, 1u << 20);
     REQUIRE_FALSE(raw.send(requests));
     const auto queued = [&] {
@@ -534,7 +534,7 @@ TEST_CASE("reading stops once requests for the handler pool hold max_request_byt
     options.handler_threads = 8;  // the held requests must leave some for the good client
     gate held;
     served_node s(options);
-    s.srv.module("hold").def("size", [&](const binary& b) {
+    s.srv.module("hold").def("size", [&](const byte_vector& b) {
         REQUIRE(held.wait());
         return static_cast<std::int64_t>(b.size());
     });
@@ -543,9 +543,9 @@ TEST_CASE("reading stops once requests for the handler pool hold max_request_byt
 
     // 40 requests of 16 KiB: the fourth takes the arguments held past 64 KiB.
     constexpr int calls = 40;
-    binary requests;
+    byte_vector requests;
     for (int i = 1; i <= calls; ++i)
-        append_request(requests, static_cast<std::uint64_t>(i), {"hold", "size", {binary(16 * 1024, 1)}}, 1u << 20);
+        append_request(requests, static_cast<std::uint64_t>(i), {"hold", "size", {byte_vector(16 * 1024, 1)}}, 1u << 20);
     // Sent from another thread: once reading stops, the kernel buffers may not hold it all.
     std::thread sender([&] { CHECK_FALSE(raw.send(requests)); });
     struct join_sender {
@@ -585,7 +585,7 @@ TEST_CASE("reading stops once requests for the handler pool hold max_request_byt
 TEST_CASE("calls to a peer that does not read fail fast with overloaded") {
     std::promise<void> release;
     auto released = release.get_future().share();
-    fake_server fake([released](frame_socket& peer, const hello&, const binary& hello) {
+    fake_server fake([released](frame_socket& peer, const hello&, const byte_vector& hello) {
         REQUIRE(accept_handshake(peer, hello, "sloth@127.0.0.1", "sloth"));
         released.wait_for(20s);  // never reads until the test is done
     });
@@ -593,7 +593,7 @@ TEST_CASE("calls to a peer that does not read fail fast with overloaded") {
     options.max_frame_bytes = 64 * 1024;  // write limit 256 KiB
     node n(options);
     n.connect("127.0.0.1", dial("eager", fake.port()), 1);
-    const binary chunk(60 * 1024, 1);
+    const byte_vector chunk(60 * 1024, 1);
     std::optional<failure> refused;
     // Bounded: 2,000 casts of 60 KB would be 120 MB.
     for (int i = 0; i < 2000 && !refused; ++i)
@@ -622,7 +622,7 @@ TEST_CASE("replies that cross the write limit within one batch do not stop readi
         s.srv.module("blob").def("get", [](std::int64_t) { return std::string(3072, 'x'); });
         raw_client raw(s.port);
         raw.handshake("burst");
-        binary requests;
+        byte_vector requests;
         constexpr int calls = 64;
         for (int i = 1; i <= calls; ++i) append_request(requests, static_cast<std::uint64_t>(i), {"blob", "get", {i}}, 4096);
         REQUIRE_FALSE(raw.send(requests));

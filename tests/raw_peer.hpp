@@ -66,7 +66,7 @@ inline bool wait_readable(int fd, std::chrono::steady_clock::time_point deadline
 /// What one read saw: a frame's payload, the end of the connection, or nothing in time.
 struct incoming {
     enum what_t { frame, closed, timed_out } what;
-    binary payload;
+    byte_vector payload;
 
     [[nodiscard]] msg kind() const { return payload_kind(payload); }
 };
@@ -103,16 +103,16 @@ public:
     explicit frame_socket(tcp::socket s) : s_(std::move(s)) { s_.set_option(tcp::no_delay(true)); }
 
     /// Writes all of `bytes`; the error (if the peer is gone) is returned, not thrown.
-    std::error_code send(const binary& bytes) {
+    std::error_code send(const byte_vector& bytes) {
         std::error_code ec;
         asio::write(s_, asio::buffer(bytes), ec);
         return ec;
     }
-    std::error_code send(std::string_view text) { return send(binary(text.begin(), text.end())); }
+    std::error_code send(std::string_view text) { return send(byte_vector(text.begin(), text.end())); }
     /// Sends `bytes` one write per byte.
-    std::error_code send_bytewise(const binary& bytes) {
+    std::error_code send_bytewise(const byte_vector& bytes) {
         for (const std::uint8_t b : bytes)
-            if (auto ec = send(binary{b})) return ec;
+            if (auto ec = send(byte_vector{b})) return ec;
         return {};
     }
 
@@ -125,7 +125,7 @@ public:
             const auto status = parse_frame(buf_, max_frame_ceiling, payload, size);
             REQUIRE(status != frame_status::too_large);
             if (status == frame_status::complete) {
-                incoming in{incoming::frame, binary(payload.begin(), payload.end())};
+                incoming in{incoming::frame, byte_vector(payload.begin(), payload.end())};
                 buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(size));
                 return in;
             }
@@ -174,13 +174,13 @@ public:
 
 private:
     tcp::socket s_;
-    binary buf_;
+    byte_vector buf_;
 };
 
 /// A frame around a payload written by hand.
-inline binary framed(const binary& payload) {
+inline byte_vector framed(const byte_vector& payload) {
     const auto n = static_cast<std::uint32_t>(payload.size());
-    binary frame{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+    byte_vector frame{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
                  static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
     frame.insert(frame.end(), payload.begin(), payload.end());
     return frame;
@@ -288,7 +288,7 @@ struct served_node {
 
 /// Runs the acceptor's side of the handshake over `peer`, whose hello has
 /// been read already; true when it authenticated.
-inline bool accept_handshake(frame_socket& peer, const binary& hello_payload, std::string node = "fake",
+inline bool accept_handshake(frame_socket& peer, const byte_vector& hello_payload, std::string node = "fake",
                              std::string server = "fake", std::uint64_t incarnation = 7,
                              std::uint32_t max_frame = 1u << 20) {
     auto h = handshake::acceptor({std::move(node), incarnation, max_frame, 0}, std::move(server),
@@ -307,7 +307,7 @@ inline bool accept_handshake(frame_socket& peer, const binary& hello_payload, st
 /// on its own thread; it records the hello it was sent.
 class fake_server {
 public:
-    using script_t = std::function<void(frame_socket&, const hello&, const binary& hello_payload)>;
+    using script_t = std::function<void(frame_socket&, const hello&, const byte_vector& hello_payload)>;
 
     explicit fake_server(script_t script) : acceptor_(raw_io(), loopback(0)) {
         port_ = acceptor_.local_endpoint().port();

@@ -226,10 +226,10 @@ TEST_CASE("a frame that arrives slowly is a sign of life: its sender is not decl
     slow.handshake("slow");
     // One call frame sent in eight pieces over 2.4 s, two dead-peer timeouts:
     // nothing but the frame's own bytes comes from this peer meanwhile.
-    const binary call = encode_request(1, {"math", "add", {40, 2}}, max_frame_ceiling);
+    const byte_vector call = encode_request(1, {"math", "add", {40, 2}}, max_frame_ceiling);
     const std::size_t piece = (call.size() + 7) / 8;
     for (std::size_t at = 0; at < call.size(); at += piece) {
-        REQUIRE_FALSE(slow.send(binary(call.begin() + static_cast<std::ptrdiff_t>(at),
+        REQUIRE_FALSE(slow.send(byte_vector(call.begin() + static_cast<std::ptrdiff_t>(at),
                                        call.begin() + static_cast<std::ptrdiff_t>(std::min(at + piece, call.size())))));
         std::this_thread::sleep_for(300ms);  // the slow sender's pace is the thing under test
     }
@@ -342,7 +342,7 @@ TEST_CASE("requests never written when their connection dies end not_sent; writt
     std::promise<void> release;
     const auto released = release.get_future().share();
     std::atomic<int> ran{0};
-    srv.module("m").def("f", [&, released](const binary&) {
+    srv.module("m").def("f", [&, released](const byte_vector&) {
         ++ran;
         (void)released.wait_for(20s);
         return true;
@@ -352,10 +352,10 @@ TEST_CASE("requests never written when their connection dies end not_sent; writt
     REQUIRE(n.impl().connect_pipe(srv.impl(), "srv", {.name = "eager"}).value() == "srv");
     outcomes out;
     int started = 0;
-    async_call(n, "srv", {"m", "f", {binary(1, 1)}}, 30s, out.handler(started++));
+    async_call(n, "srv", {"m", "f", {byte_vector(1, 1)}}, 30s, out.handler(started++));
     REQUIRE(eventually([&] { return ran == 1; }));
     // Written, at least in part (the pipe takes what it can): it may run.
-    async_call(n, "srv", {"m", "f", {binary(3u << 20, 1)}}, 30s, out.handler(started++));
+    async_call(n, "srv", {"m", "f", {byte_vector(3u << 20, 1)}}, 30s, out.handler(started++));
     CHECK(n.connections()[0].bytes_queued > 0);
     CHECK(n.connections()[0].bytes_unsent == 0);
     // What the pipe did not take goes to an asynchronous write on the
@@ -363,7 +363,7 @@ TEST_CASE("requests never written when their connection dies end not_sent; writt
     async_call(n, "srv", {"rot", "ping", {}}, 100ms, out.handler(started++));
     REQUIRE(eventually([&] { return out.code(errc::timeout) == 1; }));
     // Queued behind it: these never leave this node.
-    for (int i = 0; i < 5; ++i) async_call(n, "srv", {"m", "f", {binary(1000, 1)}}, 30s, out.handler(started++));
+    for (int i = 0; i < 5; ++i) async_call(n, "srv", {"m", "f", {byte_vector(1000, 1)}}, 30s, out.handler(started++));
     CHECK(n.connections()[0].bytes_unsent > 5000);
     REQUIRE(srv.disconnect("eager"));
     REQUIRE(eventually([&] { return out.count() == started; }, 5s));

@@ -131,16 +131,22 @@ struct convert<binary> {
     }
 };
 
-template <>
-struct convert<std::vector<std::byte>> {
-    static term to_term(const std::vector<std::byte>& b) {
-        const auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
-        return term(binary(p, p + b.size()));
+/// Byte vectors travel as binaries (copied: a rot::binary shares instead).
+template <class B>
+    requires(std::same_as<B, std::uint8_t> || std::same_as<B, std::byte>)
+struct convert<std::vector<B>> {
+    static term to_term(const std::vector<B>& b) {
+        return term(binary(std::span(reinterpret_cast<const std::uint8_t*>(b.data()), b.size())));
     }
-    static std::vector<std::byte> from_term(const term& t) {
+    static term to_term(std::vector<B>&& b)
+        requires std::same_as<B, std::uint8_t>
+    {
+        return term(binary(std::move(b)));
+    }
+    static std::vector<B> from_term(const term& t) {
         if (!t.is_binary()) detail::bad_conversion("binary", t);
         const auto& b = t.as_binary();
-        const auto* p = reinterpret_cast<const std::byte*>(b.data());
+        const auto* p = reinterpret_cast<const B*>(b.data());
         return {p, p + b.size()};
     }
 };

@@ -4,6 +4,9 @@
 #include <compare>
 #include <concepts>
 #include <cstdint>
+#include <initializer_list>
+#include <iterator>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,8 +33,49 @@ struct atom {
     friend bool operator==(const atom&, const atom&) = default;
 };
 
-/// Raw bytes (Erlang's binary).
-using binary = std::vector<std::uint8_t>;
+/// Raw bytes (Erlang's binary): immutable and shared, so copies are cheap (a
+/// reference count). A binary received from a peer refers to the bytes it
+/// arrived in; building one from a std::vector takes the vector's bytes over.
+class binary {
+public:
+    using value_type = std::uint8_t;
+    using size_type = std::size_t;
+    using const_iterator = const std::uint8_t*;
+    using iterator = const_iterator;
+    using const_reference = const std::uint8_t&;
+    using reference = const_reference;
+
+    binary() noexcept = default;
+    /// Takes the vector's bytes over: no copy.
+    binary(std::vector<std::uint8_t> bytes);
+    /// These copy the bytes.
+    binary(std::initializer_list<std::uint8_t> bytes) : binary(std::span<const std::uint8_t>(bytes.begin(), bytes.size())) {}
+    explicit binary(std::span<const std::uint8_t> bytes);
+    /// `n` bytes, each `fill`.
+    binary(std::size_t n, std::uint8_t fill);
+    template <std::input_iterator It>
+    binary(It first, It last) : binary(std::vector<std::uint8_t>(first, last)) {}
+    /// Bytes that belong to `owner`, which keeps them alive and unchanged
+    /// while any copy of this binary lives.
+    [[nodiscard]] static binary share(std::shared_ptr<const void> owner, std::span<const std::uint8_t> bytes) noexcept;
+
+    [[nodiscard]] const std::uint8_t* data() const noexcept { return data_.get(); }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] const_iterator begin() const noexcept { return data(); }
+    [[nodiscard]] const_iterator end() const noexcept { return data() + size_; }
+    [[nodiscard]] const std::uint8_t& operator[](std::size_t i) const noexcept { return data()[i]; }
+    operator std::span<const std::uint8_t>() const noexcept { return {data(), size_}; }
+    /// A copy of the bytes that the caller may change.
+    [[nodiscard]] std::vector<std::uint8_t> to_vector() const { return {begin(), end()}; }
+
+    friend bool operator==(const binary& a, const binary& b) noexcept;
+    friend std::strong_ordering operator<=>(const binary& a, const binary& b) noexcept;
+
+private:
+    std::shared_ptr<const std::uint8_t> data_;  ///< points into what it owns
+    std::size_t size_ = 0;
+};
 
 /// The kinds of term, in the order terms compare: number < atom < tuple <
 /// map < list < string < binary (integers and floats compare by value).
@@ -50,7 +94,8 @@ concept convertible_by_trait = requires(const T& v) {
 }  // namespace detail
 
 /// A value: atom, integer (int64), float (finite double), string (UTF-8),
-/// binary, list, tuple or map. Cheap to move; copies are deep.
+/// binary, list, tuple or map. Cheap to move; copies are deep, except that
+/// binaries are shared (they never change).
 class term {
 public:
     using list_type = std::vector<term>;

@@ -40,8 +40,8 @@ void check(bool ok, const char* what) {
     if (!ok) finding(what);
 }
 
-binary payload_of(const binary& frame) {
-    return binary(frame.begin() + frame_header_bytes, frame.end());
+byte_vector payload_of(const byte_vector& frame) {
+    return byte_vector(frame.begin() + frame_header_bytes, frame.end());
 }
 
 template <class F>
@@ -98,7 +98,7 @@ void decode_all(std::span<const std::uint8_t> p) {
         if (v.module.empty() && v.function.empty())
             return;  // mfa needs a function to be meaningful
         const mfa m(std::string(v.module), std::string(v.function), args.as_list());
-        const binary again = payload_of(encode_request(v.id, m, max_frame_ceiling));
+        const byte_vector again = payload_of(encode_request(v.id, m, max_frame_ceiling));
         const request_view w = decode_request(again);
         check(w.id == v.id && w.module == v.module && w.function == v.function &&
                   w.arity == v.arity && from_binary(w.args) == args,
@@ -108,7 +108,7 @@ void decode_all(std::span<const std::uint8_t> p) {
         const response_view v = decode_response(p);
         if (v.ok) {
             const term value = from_binary(v.value);
-            const binary again = payload_of(encode_reply(v.id, value, max_frame_ceiling));
+            const byte_vector again = payload_of(encode_reply(v.id, value, max_frame_ceiling));
             const response_view w = decode_response(again);
             check(w.ok && w.id == v.id && from_binary(w.value) == value,
                   "reply does not round-trip");

@@ -84,7 +84,7 @@ bool same(bytes a, bytes b) {
 
 /// The payload of the one frame a side sent: complete, within the handshake's
 /// limit, nothing after it.
-bytes sent_payload(const binary& frame, std::string_view who) {
+bytes sent_payload(const byte_vector& frame, std::string_view who) {
     bytes payload;
     std::size_t used = 0;
     check(parse_frame(frame, handshake_max_frame, payload, used) == frame_status::complete &&
@@ -94,7 +94,7 @@ bytes sent_payload(const binary& frame, std::string_view who) {
     return payload;
 }
 
-msg kind_sent(const binary& frame, std::string_view who) {
+msg kind_sent(const byte_vector& frame, std::string_view who) {
     return static_cast<msg>(sent_payload(frame, who)[0]);
 }
 
@@ -209,7 +209,7 @@ void check_first_answer(bytes frame, const handshake::step& s, std::uint8_t mode
 
 void run_acceptor(std::uint8_t mode, const std::vector<bytes>& frames) {
     machine a{make_acceptor(mode), "acceptor"};
-    std::optional<binary> good_proof;  // the one proof the acceptor may take next
+    std::optional<byte_vector> good_proof;  // the one proof the acceptor may take next
     bool first = true;
 
     // Every frame the acceptor sees, the fuzzer's and the honest dialer's.
@@ -331,7 +331,7 @@ void run_dialer(std::uint8_t mode, std::span<const bytes> frames) {
               h.nonce == filled(dialer_nonce_byte),
           "dialer", "the hello does not say what the dialer is");
 
-    std::optional<binary> good_welcome;  // the one welcome the dialer may take next
+    std::optional<byte_vector> good_welcome;  // the one welcome the dialer may take next
     bool first = true;
 
     const auto take = [&](bytes frame) {

@@ -24,26 +24,26 @@ namespace {
 
 std::filesystem::path out_dir;
 
-binary payload_of(const binary& frame) {
-    return binary(frame.begin() + frame_header_bytes, frame.end());
+byte_vector payload_of(const byte_vector& frame) {
+    return byte_vector(frame.begin() + frame_header_bytes, frame.end());
 }
 
-void seed(const char* name, std::uint8_t mode, std::initializer_list<binary> frames) {
+void seed(const char* name, std::uint8_t mode, std::initializer_list<byte_vector> frames) {
     std::ofstream out(out_dir / name, std::ios::binary | std::ios::trunc);
     out.put(static_cast<char>(mode));
-    for (const binary& f : frames)
+    for (const byte_vector& f : frames)
         out.write(reinterpret_cast<const char*>(f.data()), static_cast<std::streamsize>(f.size()));
     if (!out) throw std::runtime_error(std::string("cannot write ") + name);
 }
 
 /// The frame with its last byte changed: a MAC that is almost right.
-binary forged(binary frame) {
+byte_vector forged(byte_vector frame) {
     frame.back() ^= 1;
     return frame;
 }
 
 /// A hello frame written field by field (for the ones no dialer sends).
-binary raw_hello(std::uint16_t min_version, std::uint16_t max_version, const char* magic = "ROT",
+byte_vector raw_hello(std::uint16_t min_version, std::uint16_t max_version, const char* magic = "ROT",
                  const char* name = "cl") {
     hello h;
     h.min_version = min_version;
@@ -51,7 +51,7 @@ binary raw_hello(std::uint16_t min_version, std::uint16_t max_version, const cha
     h.node = "old_node";
     h.name = name;
     h.nonce = filled(0x11);
-    binary f = encode_hello(h);
+    byte_vector f = encode_hello(h);
     if (max_version < 2) f.resize(f.size() - h.nonce.size());  // a version-1 hello has no nonce
     std::copy(magic, magic + 3, f.begin() + frame_header_bytes + 1);
     const auto len = f.size() - frame_header_bytes;
@@ -75,15 +75,15 @@ int main(int argc, char** argv) {
     // One real conversation between the fuzz target's two sides (mode 0).
     handshake dialer = make_dialer(0);
     handshake acceptor = make_acceptor(0);
-    const binary hello = dialer.hello_frame();
-    const binary challenge = acceptor.on_frame(payload_of(hello)).send;
-    const binary proof = dialer.on_frame(payload_of(challenge)).send;
-    const binary welcome = acceptor.on_frame(payload_of(proof)).send;
+    const byte_vector hello = dialer.hello_frame();
+    const byte_vector challenge = acceptor.on_frame(payload_of(hello)).send;
+    const byte_vector proof = dialer.on_frame(payload_of(challenge)).send;
+    const byte_vector welcome = acceptor.on_frame(payload_of(proof)).send;
     if (dialer.on_frame(payload_of(welcome)).is != handshake::status::authenticated)
         throw std::runtime_error("the conversation does not authenticate");
-    const binary refuse =
+    const byte_vector refuse =
         encode_refuse(errc::auth_failed, "authentication failed: the cookie does not match");
-    const binary call = encode_request(1, mfa("rot", "node", {}), handshake_max_frame);
+    const byte_vector call = encode_request(1, mfa("rot", "node", {}), handshake_max_frame);
 
     // The acceptor's side (the dialer fails on the first frame).
     seed("hello.bin", 0, {hello});
@@ -112,8 +112,8 @@ int main(int argc, char** argv) {
     seed("both.bin", 2 << dialer_skip_shift, {hello, proof, challenge, welcome});
     // Not frames at all.
     const std::string_view http = "GET / HTTP/1.1\r\n";
-    seed("garbage.bin", 0x5a, {binary(http.begin(), http.end())});
-    seed("empty_frames.bin", 0, {binary{0, 0, 0, 0}, binary{0, 0, 0, 0}});
-    seed("garbage_frame.bin", 0, {binary{0, 0, 0, 8, 9, 0xff, 0x00, 0x7f, 0x80, 0xc3, 0x28, 0x01}});
+    seed("garbage.bin", 0x5a, {byte_vector(http.begin(), http.end())});
+    seed("empty_frames.bin", 0, {byte_vector{0, 0, 0, 0}, byte_vector{0, 0, 0, 0}});
+    seed("garbage_frame.bin", 0, {byte_vector{0, 0, 0, 8, 9, 0xff, 0x00, 0x7f, 0x80, 0xc3, 0x28, 0x01}});
     return 0;
 }
