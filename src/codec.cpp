@@ -66,7 +66,8 @@ void writer::write_term(const term& t) {
         case kind::binary:
             u8(static_cast<std::uint8_t>(tag::binary));
             varint(t.as_binary().size());
-            bytes(t.as_binary().data(), t.as_binary().size());
+            if (gather_ && t.as_binary().size() >= gather_binary_bytes) gather_->add(out_.size(), t.as_binary());
+            else bytes(t.as_binary().data(), t.as_binary().size());
             break;
     }
 }

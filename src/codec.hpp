@@ -25,6 +25,34 @@ using byte_vector = std::vector<std::uint8_t>;
 /// small binaries kept by a handler do not hold whole read buffers.
 inline constexpr std::size_t share_binary_bytes = 1024;
 
+/// Binaries at least this long are not copied into a frame being written to
+/// a socket: the frame refers to them and they are written from where they
+/// are, with scatter/gather (see splices).
+inline constexpr std::size_t gather_binary_bytes = 16 * 1024;
+
+/// Binaries a writer left out of its buffer. Each goes before the buffer's
+/// byte at `at`; frames count their bytes. Sorted by `at`.
+struct splices {
+    struct item {
+        std::size_t at;
+        binary bytes;
+    };
+    std::vector<item> items;
+    std::size_t bytes = 0;  ///< their total size
+
+    void add(std::size_t at, binary b) {
+        bytes += b.size();
+        items.push_back({at, std::move(b)});
+    }
+    /// Removes the items from `n` on.
+    void truncate(std::size_t n) {
+        while (items.size() > n) {
+            bytes -= items.back().bytes.size();
+            items.pop_back();
+        }
+    }
+};
+
 /// Deepest nesting of lists, tuples and maps accepted from the wire or text.
 inline constexpr int max_term_depth = 100;
 
@@ -41,7 +69,8 @@ enum class tag : std::uint8_t {
 
 class writer {
 public:
-    explicit writer(byte_vector& out) : out_(out) {}
+    /// With `gather`, large binaries are recorded there instead of copied into `out`.
+    explicit writer(byte_vector& out, splices* gather = nullptr) : out_(out), gather_(gather) {}
 
     void u8(std::uint8_t v) { out_.push_back(v); }
     void u16(std::uint16_t v) { fixed(v); }
@@ -71,6 +100,7 @@ private:
         bytes(&v, sizeof v);
     }
     byte_vector& out_;
+    splices* gather_;
 };
 
 class reader {

@@ -247,11 +247,11 @@ void connection::on_handshake_frame(std::span<const std::uint8_t> payload) {
     // through the name at once must follow it on the wire; the batch writes
     // it), and calls are taken (nobody who finds the connection through the
     // name is told it is not open yet).
-    std::size_t welcome_at = 0;
+    out_queue::mark welcome_at;
     if (server_) {
         std::lock_guard lock(write_mutex_);
-        welcome_at = out_.size();
-        out_.insert(out_.end(), step.send.begin(), step.send.end());
+        welcome_at = out_.end_mark();
+        out_.append(step.send);
         queued_bytes_.fetch_add(step.send.size(), std::memory_order_relaxed);
     }
     calls_.open();
@@ -261,8 +261,8 @@ void connection::on_handshake_frame(std::span<const std::uint8_t> payload) {
         if (server_) {
             // Nobody else could have queued anything after it: take it back.
             std::lock_guard lock(write_mutex_);
-            queued_bytes_.fetch_sub(out_.size() - welcome_at, std::memory_order_relaxed);
-            out_.resize(welcome_at);
+            queued_bytes_.fetch_sub(step.send.size(), std::memory_order_relaxed);
+            out_.truncate(welcome_at);
         }
         return handshake_failed(r.error(), refusal(r.error()));
     }
@@ -552,14 +552,15 @@ result<std::uint64_t> connection::start_call(const mfa& request, completion_ref&
         std::lock_guard lock(write_mutex_);
         if (write_closed_) return unsendable();
         const std::size_t before = out_.size();
+        const auto mark = out_.end_mark();
         try {
-            append_request(out_, id, request, peer_.max_frame);
+            append_request(out_.bytes, id, request, peer_.max_frame, gather(out_));
         } catch (const rot::error& e) {
             return e.to_failure();
         }
         auto added = calls_.add(id, done, timeout);
         if (!added) {
-            out_.resize(before);
+            out_.truncate(mark);
             return unsendable();
         }
         arm = *added;
@@ -606,7 +607,8 @@ result<void> connection::cast(const mfa& request) {
     if (auto full = check_queue(); !full) return full;
     if (!calls_.is_open()) return unsendable();
     try {
-        if (!send_with([&](byte_vector& b) { append_request(b, 0, request, peer_.max_frame); })) return unsendable();
+        if (!send_with([&](out_queue& q) { append_request(q.bytes, 0, request, peer_.max_frame, gather(q)); }))
+            return unsendable();
     } catch (const rot::error& e) {
         return e.to_failure();
     }
@@ -638,7 +640,17 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
 // --- Writing ---------------------------------------------------------------
 
 void connection::send(const byte_vector& frame) {
-    send_with([&](byte_vector& out) { out.insert(out.end(), frame.begin(), frame.end()); });
+    send_with([&](out_queue& out) { out.append(frame); });
+}
+
+std::size_t connection::write_now_locked() {
+    if (out_.spliced.items.empty()) return transport_.write_now(out_.bytes);
+    // Large binaries go from where they are: one sendmsg gathers the pieces.
+    std::array<::iovec, 64> pieces;
+    std::size_t n = 0;
+    out_.pieces([&](const std::uint8_t* p, std::size_t size) { pieces[n++] = {const_cast<std::uint8_t*>(p), size}; },
+                pieces.size());
+    return transport_.write_now(std::span<const ::iovec>(pieces.data(), n));
 }
 
 bool connection::start_writing_locked(bool via_strand) {
@@ -651,9 +663,9 @@ bool connection::start_writing_locked(bool via_strand) {
     // goes to the strand. (TLS belongs to the strand.)
     if (transport_.writes_from_any_thread() && !via_strand) {
         const bool was_over = over_write_limit();
-        const std::size_t sent = transport_.write_now(out_);
+        const std::size_t sent = write_now_locked();
         consumed(sent);
-        out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(sent));
+        out_.consume(sent);
         queued_bytes_.fetch_sub(sent, std::memory_order_relaxed);
         // Reading (or handlers) may have stopped for these bytes; no write
         // completion will come to restart them, so ask the strand.
@@ -683,20 +695,24 @@ void connection::write_queued() {
     if (state_ == state::closed || writing_buf_.empty()) {
         queued_bytes_.fetch_sub(writing_buf_.size(), std::memory_order_relaxed);
         writing_buf_.clear();
+        writing_pieces_.clear();
         std::lock_guard lock(write_mutex_);
         writing_ = false;
         return;
     }
-    transport_.async_write(asio::buffer(writing_buf_), [self = shared_from_this()](std::error_code ec, std::size_t) {
+    writing_pieces_.clear();
+    writing_buf_.pieces([&](const std::uint8_t* p, std::size_t n) { writing_pieces_.emplace_back(p, n); }, SIZE_MAX);
+    transport_.async_write(writing_pieces_, [self = shared_from_this()](std::error_code ec, std::size_t) {
         self->on_written(ec);
     });
 }
 
 void connection::on_written(std::error_code ec) {
     queued_bytes_.fetch_sub(writing_buf_.size(), std::memory_order_relaxed);
-    writing_buf_.clear();
+    writing_buf_.clear();  // the binaries it held are let go
+    writing_pieces_.clear();
     // After a burst of very big frames, give the memory back.
-    if (writing_buf_.capacity() > keep_buffer_bytes) byte_vector().swap(writing_buf_);
+    if (writing_buf_.bytes.capacity() > keep_buffer_bytes) byte_vector().swap(writing_buf_.bytes);
     if (ec) {
         // The transport is broken: what is still queued is never written
         // (close() sorts its calls out: not sent).
@@ -736,7 +752,7 @@ void connection::close(errc code, std::string message, bool goodbye) {
         if (!write_closed_) unsent = drop_unsent_requests();
         if (goodbye && was_open && !write_closed_) {
             const byte_vector bye = encode_goodbye(code, message);
-            out_.insert(out_.end(), bye.begin(), bye.end());
+            out_.append(bye);
             queued_bytes_.fetch_add(bye.size(), std::memory_order_relaxed);
             if (!writing_) {
                 writing_ = true;
@@ -784,17 +800,12 @@ std::vector<std::uint64_t> connection::drop_unsent_requests() {
     // out_ holds whole frames, but for the tail of one a write took part of
     // (the first out_skip_ bytes): what follows has never left this node.
     std::vector<std::uint64_t> ids;
-    byte_vector kept(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_skip_));
-    for (std::size_t at = out_skip_; at + frame_header_bytes <= out_.size();) {
-        const std::size_t size = frame_header_bytes + frame_length(out_.data() + at);
-        const std::span<const std::uint8_t> payload(out_.data() + at + frame_header_bytes, size - frame_header_bytes);
+    out_queue kept = out_.filter_frames(out_skip_, [&](std::span<const std::uint8_t> frame) {
+        const auto payload = frame.subspan(frame_header_bytes);  // the kind and the id at least
         const msg kind = static_cast<msg>(payload[0]);
         if (kind == msg::call) ids.push_back(reader(payload.subspan(1)).varint());
-        if (kind != msg::call && kind != msg::cast)
-            kept.insert(kept.end(), out_.begin() + static_cast<std::ptrdiff_t>(at),
-                        out_.begin() + static_cast<std::ptrdiff_t>(at + size));
-        at += size;
-    }
+        return kind != msg::call && kind != msg::cast;
+    });
     queued_bytes_.fetch_sub(out_.size() - kept.size(), std::memory_order_relaxed);
     out_.swap(kept);
     return ids;
@@ -805,9 +816,7 @@ void connection::consumed(std::size_t sent) {
         out_skip_ -= sent;
         return;
     }
-    std::size_t at = out_skip_;
-    while (at < sent) at += frame_header_bytes + frame_length(out_.data() + at);
-    out_skip_ = at - sent;
+    out_skip_ = out_.frames_end(out_skip_, sent) - sent;
 }
 
 void connection::finish_close() {

@@ -27,6 +27,7 @@
 #include "handler_queue.hpp"
 #include "handshake.hpp"
 #include "node_impl.hpp"
+#include "out_queue.hpp"
 #include "peers.hpp"
 #include "transport.hpp"
 
@@ -172,6 +173,13 @@ private:
     template <class Append>
     bool send_with(Append&& append, bool via_strand = false);
     void send(const byte_vector& frame);
+    /// Where large binaries of frames for `q` go (plain TCP: left out and
+    /// gathered when written); nullptr: copied in (TLS copies anyway).
+    [[nodiscard]] splices* gather(out_queue& q) noexcept {
+        return transport_.writes_from_any_thread() ? &q.spliced : nullptr;
+    }
+    /// Under write_mutex_: writes what the socket takes now of out_ (from any thread).
+    [[nodiscard]] std::size_t write_now_locked();
     /// Under write_mutex_, after frames were appended: starts them on their
     /// way; true when the caller must post write_queued() once unlocked.
     bool start_writing_locked(bool via_strand = false);
@@ -236,8 +244,9 @@ private:
     std::atomic<bool> sent_since_ping_{false};
 
     mutable std::mutex write_mutex_;
-    byte_vector out_;          ///< frames not yet handed to a write
-    byte_vector writing_buf_;  ///< strand only: the write in flight
+    out_queue out_;          ///< frames not yet handed to a write
+    out_queue writing_buf_;  ///< strand only: the write in flight
+    std::vector<asio::const_buffer> writing_pieces_;  ///< strand only: writing_buf_'s pieces
     std::size_t out_skip_ = 0;  ///< bytes at the front of out_ that finish a frame partly written
     /// out_ plus the write in flight: what the peer has not taken yet.
     std::atomic<std::size_t> queued_bytes_{0};

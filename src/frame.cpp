@@ -39,19 +39,29 @@ frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
     return frame_status::complete;
 }
 
-frame_builder::frame_builder(byte_vector& out, msg kind) : buf_(out), start_(out.size()) {
+frame_builder::frame_builder(byte_vector& out, msg kind, splices* gather)
+    : buf_(out), start_(out.size()), gather_(gather) {
+    if (gather_) {
+        gather_items_ = gather_->items.size();
+        gather_bytes_ = gather_->bytes;
+    }
     buf_.resize(start_ + frame_header_bytes);
     w_.u8(static_cast<std::uint8_t>(kind));
 }
 
 frame_builder::~frame_builder() {
-    if (!finished_) buf_.resize(start_);
+    if (!finished_) {
+        buf_.resize(start_);
+        if (gather_) gather_->truncate(gather_items_);
+    }
 }
 
 void frame_builder::finish(std::size_t max) {
-    const std::size_t len = buf_.size() - start_ - frame_header_bytes;
+    const std::size_t spliced = gather_ ? gather_->bytes - gather_bytes_ : 0;
+    const std::size_t len = buf_.size() - start_ - frame_header_bytes + spliced;
     if (len > max) {
         buf_.resize(start_);
+        if (gather_) gather_->truncate(gather_items_);
         finished_ = true;
         throw error(errc::frame_too_large,
                     fmt::format("message of {} bytes exceeds the frame limit of {} bytes", len, max));
@@ -142,8 +152,8 @@ const byte_vector& encode_ping() {
 byte_vector encode_refuse(errc code, std::string_view message) { return encode_failure(msg::refuse, code, message); }
 byte_vector encode_goodbye(errc code, std::string_view message) { return encode_failure(msg::goodbye, code, message); }
 
-void append_request(byte_vector& out, std::uint64_t id, const mfa& request, std::size_t max) {
-    frame_builder f(out, id ? msg::call : msg::cast);
+void append_request(byte_vector& out, std::uint64_t id, const mfa& request, std::size_t max, splices* gather) {
+    frame_builder f(out, id ? msg::call : msg::cast, gather);
     auto& w = f.out();
     if (id) w.varint(id);
     w.short_str(request.module);
@@ -152,8 +162,8 @@ void append_request(byte_vector& out, std::uint64_t id, const mfa& request, std:
     f.finish(max);
 }
 
-void append_reply(byte_vector& out, std::uint64_t id, const term& value, std::size_t max) {
-    frame_builder f(out, msg::reply);
+void append_reply(byte_vector& out, std::uint64_t id, const term& value, std::size_t max, splices* gather) {
+    frame_builder f(out, msg::reply, gather);
     f.out().varint(id);
     f.out().write_term(value);
     f.finish(max);

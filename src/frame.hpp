@@ -59,9 +59,10 @@ frame_status parse_frame(std::span<const std::uint8_t> buf, std::size_t max,
                          std::span<const std::uint8_t>& payload, std::size_t& size) noexcept;
 
 /// Appends one frame to a buffer: reserve the header, write, then finish().
+/// With `gather`, large binaries are left out of `out` and recorded there.
 class frame_builder {
 public:
-    frame_builder(byte_vector& out, msg kind);
+    frame_builder(byte_vector& out, msg kind, splices* gather = nullptr);
     /// Unless finished, removes what was written: a frame is appended whole or not at all.
     ~frame_builder();
     frame_builder(const frame_builder&) = delete;
@@ -74,8 +75,11 @@ public:
 private:
     byte_vector& buf_;
     std::size_t start_;
+    splices* gather_;
+    std::size_t gather_items_ = 0;  ///< gather_'s items before this frame
+    std::size_t gather_bytes_ = 0;  ///< and their bytes
     bool finished_ = false;
-    writer w_{buf_};
+    writer w_{buf_, gather_};
 };
 
 struct hello {
@@ -122,8 +126,9 @@ struct response_view {
 
 /// Append one frame to `out` (throwing frame_too_large, and leaving `out`
 /// as it was, when over `max`)...
-void append_request(byte_vector& out, std::uint64_t id, const mfa& request, std::size_t max);
-void append_reply(byte_vector& out, std::uint64_t id, const term& value, std::size_t max);
+void append_request(byte_vector& out, std::uint64_t id, const mfa& request, std::size_t max,
+                    splices* gather = nullptr);
+void append_reply(byte_vector& out, std::uint64_t id, const term& value, std::size_t max, splices* gather = nullptr);
 void append_error(byte_vector& out, std::uint64_t id, errc code, std::string_view message);
 
 /// ...or build it on its own.

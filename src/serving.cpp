@@ -97,7 +97,8 @@ void connection::run_request(std::uint64_t id, const function_ptr& fn, std::stri
                 // pool: their replies will follow, and one write by the I/O
                 // thread takes them all. The last one writes from here.
                 const bool more_coming = on_pool && running_requests_.load(std::memory_order_relaxed) > 1;
-                send_with([&](byte_vector& b) { append_reply(b, id, *out, peer_.max_frame); }, more_coming);
+                send_with([&](out_queue& q) { append_reply(q.bytes, id, *out, peer_.max_frame, gather(q)); },
+                          more_coming);
             } catch (const rot::error& e) {
                 send_error(id, to_errc(e.code()),
                            fmt::format("the reply of {}:{} cannot be sent: {}", module, function, e.message()));
@@ -140,7 +141,7 @@ void connection::resume_reading() {
 }
 
 void connection::send_error(std::uint64_t id, errc code, std::string message) {
-    send_with([&](byte_vector& b) { append_error(b, id, code, message); });
+    send_with([&](out_queue& q) { append_error(q.bytes, id, code, message); });
 }
 
 }  // namespace rot::detail

@@ -46,6 +46,14 @@ binary binary::share(std::shared_ptr<const void> owner, std::span<const std::uin
     return b;
 }
 
+binary binary::slice(std::size_t pos, std::size_t n) const {
+    if (pos > size_) throw std::out_of_range("rot::binary::slice: position past the end");
+    binary b;
+    b.size_ = std::min(n, size_ - pos);
+    if (b.size_ > 0) b.data_ = std::shared_ptr<const std::uint8_t>(data_, data() + pos);
+    return b;
+}
+
 bool operator==(const binary& a, const binary& b) noexcept {
     return a.size() == b.size() && (a.data() == b.data() || std::equal(a.begin(), a.end(), b.begin()));
 }

@@ -166,6 +166,18 @@ std::size_t transport::write_now(std::span<const std::uint8_t> bytes) noexcept {
     return sent;
 }
 
+std::size_t transport::write_now(std::span<const ::iovec> pieces) noexcept {
+    ::msghdr m{};
+    m.msg_iov = const_cast<::iovec*>(pieces.data());
+    m.msg_iovlen = pieces.size();
+    for (;;) {
+        const ssize_t n = ::sendmsg(fd_, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) return static_cast<std::size_t>(n);
+        if (n < 0 && errno == EINTR) continue;
+        return 0;  // EAGAIN, or an error the asynchronous write will report
+    }
+}
+
 void transport::refuse_and_close(std::span<const std::uint8_t> bytes) noexcept {
     if (fd_ >= 0) {
         (void)::send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);

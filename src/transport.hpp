@@ -14,6 +14,8 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include <sys/uio.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -72,10 +74,11 @@ public:
         if (tls_) tls_->async_read_some(b, std::forward<Handler>(h));
         else socket_.async_read_some(b, std::forward<Handler>(h));
     }
-    template <class Handler>
-    void async_write(asio::const_buffer b, Handler&& h) {
-        if (tls_) asio::async_write(*tls_, b, std::forward<Handler>(h));
-        else asio::async_write(socket_, b, std::forward<Handler>(h));
+    /// Writes all of `buffers` (a const buffer sequence that outlives the write).
+    template <class Buffers, class Handler>
+    void async_write(const Buffers& buffers, Handler&& h) {
+        if (tls_) asio::async_write(*tls_, buffers, std::forward<Handler>(h));
+        else asio::async_write(socket_, buffers, std::forward<Handler>(h));
     }
 
     /// The first byte waiting to be read, left in place; -1 if none (or closed).
@@ -84,6 +87,8 @@ public:
     /// socket takes now and returns how much. The caller keeps this from
     /// racing close() (the connection's write lock).
     [[nodiscard]] std::size_t write_now(std::span<const std::uint8_t> bytes) noexcept;
+    /// The same, gathering pieces (one sendmsg).
+    [[nodiscard]] std::size_t write_now(std::span<const ::iovec> pieces) noexcept;
     [[nodiscard]] bool writes_from_any_thread() const noexcept { return !tls_ && fd_ >= 0; }
     /// Says a last word in plaintext before any handshake (a refuse), best
     /// effort, and closes: what the peer sent is drained first, so that the

@@ -134,3 +134,61 @@ TEST_CASE("results keep their binaries while the caller's connection reads on") 
         intact += results[i].is_binary() && results[i].as_binary() == pattern(size_for(i), i);
     CHECK(intact == calls);
 }
+
+#include "raw_peer.hpp"
+
+namespace {
+
+// Bytes the server has queued for its connection to `peer` (0 when none).
+std::size_t queued_for(const node& n, const std::string& peer) {
+    for (const auto& c : n.connections())
+        if (c.peer == peer) return c.bytes_queued;
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("gathered replies under back-pressure: written in parts, whole on arrival; a close mid-write is clean") {
+    for (const bool inline_handlers : {true, false}) {
+        CAPTURE(inline_handlers);
+        node srv(test_node("srv_node"));
+        srv.module("gen").def("make", [](std::int64_t seed, std::int64_t n) {
+            return pattern(static_cast<std::size_t>(n), static_cast<std::uint64_t>(seed));
+        });
+        auto so = test_server("srv");
+        so.inline_handlers = inline_handlers;
+        const auto port = srv.start_server(so).port;
+
+        // A client that asks for 20 MB of binaries (each written from where
+        // it is, by gathering) and does not read until the server is stuck:
+        // its writes were taken in part by the socket, and wait.
+        constexpr std::uint64_t calls = 100;
+        constexpr std::int64_t size = 200'000;
+        raw_client slow(port);
+        slow.handshake("slow");
+        byte_vector requests;
+        for (std::uint64_t id = 1; id <= calls; ++id)
+            append_request(requests, id, mfa("gen", "make", {static_cast<std::int64_t>(id), size}), max_frame_ceiling);
+        REQUIRE_FALSE(slow.send(requests));
+        REQUIRE(eventually([&] { return queued_for(srv, "slow") >= (4u << 20); }, 10s));
+        std::size_t intact = 0;
+        for (std::uint64_t i = 0; i < calls; ++i) {
+            const response r = slow.read_response(10s);
+            intact += r.ok && r.value.is_binary() && r.value.as_binary() == pattern(size, r.id);
+        }
+        CHECK(intact == calls);
+        CHECK(eventually([&] { return queued_for(srv, "slow") == 0; }));
+
+        // Another that goes away while its replies are stuck half-written:
+        // the server lets the binaries go and serves on.
+        {
+            raw_client gone(port);
+            gone.handshake("gone");
+            REQUIRE_FALSE(gone.send(requests));
+            REQUIRE(eventually([&] { return queued_for(srv, "gone") >= (4u << 20); }, 10s));
+        }
+        CHECK(eventually([&] { return srv.connected("gone") == 0; }));
+        const response again = slow.call(calls + 1, mfa("gen", "make", {7, size}));
+        CHECK((again.ok && again.value.as_binary() == pattern(size, 7)));
+    }
+}

@@ -66,6 +66,9 @@ public:
     [[nodiscard]] const_iterator end() const noexcept { return data() + size_; }
     [[nodiscard]] const std::uint8_t& operator[](std::size_t i) const noexcept { return data()[i]; }
     operator std::span<const std::uint8_t>() const noexcept { return {data(), size_}; }
+    /// The bytes from `pos` on (at most `n`), sharing this binary's; throws
+    /// std::out_of_range when pos > size().
+    [[nodiscard]] binary slice(std::size_t pos, std::size_t n = SIZE_MAX) const;
     /// A copy of the bytes that the caller may change.
     [[nodiscard]] std::vector<std::uint8_t> to_vector() const { return {begin(), end()}; }
 
