@@ -178,7 +178,10 @@ term reader::read_term(int depth) {
         case tag::binary: {
             const auto b = str();
             const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(b.data()), b.size());
-            if (owner_ && bytes.size() >= share_binary_bytes) return term(binary::share(*owner_, bytes));
+            if (owner_ && bytes.size() >= share_binary_bytes) {
+                if (shared_) *shared_ = true;
+                return term(binary::share(*owner_, bytes));
+            }
             return term(binary(bytes));
         }
     }
@@ -186,8 +189,8 @@ term reader::read_term(int depth) {
     fail(fmt::format("unknown term tag {}", *p_));
 }
 
-term decode_term(std::span<const std::uint8_t> in, const std::shared_ptr<const void>& owner) {
-    reader r(in, &owner);
+term decode_term(std::span<const std::uint8_t> in, const std::shared_ptr<const void>& owner, bool* shared) {
+    reader r(in, &owner, shared);
     term t = r.read_term();
     r.expect_end("the term");
     return t;

@@ -105,9 +105,11 @@ private:
 
 class reader {
 public:
-    /// With `owner` (which holds `in`'s bytes), large binaries are views of `in` sharing it.
-    explicit reader(std::span<const std::uint8_t> in, const std::shared_ptr<const void>* owner = nullptr)
-        : p_(in.data()), begin_(in.data()), end_(in.data() + in.size()), owner_(owner) {}
+    /// With `owner` (which holds `in`'s bytes), large binaries are views of
+    /// `in` sharing it; then `*shared` (if given) is set.
+    explicit reader(std::span<const std::uint8_t> in, const std::shared_ptr<const void>* owner = nullptr,
+                    bool* shared = nullptr)
+        : p_(in.data()), begin_(in.data()), end_(in.data() + in.size()), owner_(owner), shared_(shared) {}
 
     std::uint8_t u8() { return fixed<std::uint8_t>(); }
     std::uint16_t u16() { return fixed<std::uint16_t>(); }
@@ -147,9 +149,11 @@ private:
     const std::uint8_t* begin_;
     const std::uint8_t* end_;
     const std::shared_ptr<const void>* owner_;
+    bool* shared_;
 };
 
-/// One whole term from `in`; large binaries share `owner` (see reader).
-term decode_term(std::span<const std::uint8_t> in, const std::shared_ptr<const void>& owner);
+/// One whole term from `in`; large binaries share `owner` (see reader), and
+/// then `*shared` is set.
+term decode_term(std::span<const std::uint8_t> in, const std::shared_ptr<const void>& owner, bool* shared = nullptr);
 
 }  // namespace rot::detail

@@ -327,6 +327,7 @@ void connection::new_read_chunk(std::size_t size) {
     if (have > 0) std::memcpy(chunk.get(), rbuf_ + rbegin_, have);
     rbuf_ = chunk.get();
     rchunk_ = std::move(chunk);
+    rchunk_lent_ = false;
     rcap_ = size;
     rbegin_ = 0;
     rend_ = have;
@@ -350,8 +351,8 @@ void connection::read_more() {
                                                           : std::min(frame, std::max(rcap_, 2 * have)));
     }
     // Bytes below rend_ may be shared (a job's arguments, a binary a handler
-    // kept): only a chunk nobody else holds is reused from its start.
-    const bool ours = rchunk_.use_count() == 1;
+    // kept): only a chunk never lent is reused from its start.
+    const bool ours = !rchunk_lent_;
     if (have == 0 && ours && rcap_ > keep_buffer_bytes) {
         new_read_chunk(initial_read_buffer);  // a big frame's buffer is given back
     } else if (rcap_ - rbegin_ < want || rcap_ - rend_ < min_read_space) {
@@ -504,9 +505,9 @@ void connection::process_buffer() {
             return;
         }
     }
-    // All handled, and nothing decoded from the buffer is still held: the
-    // next read starts at its beginning. (read_more() gives a big one back.)
-    if (rbegin_ == rend_ && rchunk_.use_count() == 1) rbegin_ = rend_ = 0;
+    // All handled, and nothing decoded from the buffer was lent: the next
+    // read starts at its beginning. (read_more() gives a big one back.)
+    if (rbegin_ == rend_ && !rchunk_lent_) rbegin_ = rend_ = 0;
 }
 
 std::size_t connection::frame_limit() const noexcept {
@@ -629,7 +630,7 @@ void connection::on_response(std::span<const std::uint8_t> payload) {
     }
     term value;
     try {
-        value = decode_term(v.value, rchunk_);
+        value = decode_term(v.value, rchunk_, &rchunk_lent_);
     } catch (const rot::error& e) {
         done->complete(e.code(), term::make_string_lossy(e.message()));
         throw;

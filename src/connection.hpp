@@ -210,9 +210,12 @@ private:
     bool counted_in_handshakes_ = false;  ///< the server counts us among its handshakes
     std::uint64_t timer_generation_ = 0;  ///< which arming of timer_ is current
     /// The read buffer: a chunk shared with what was decoded from it (pool
-    /// jobs, large binaries), so it is never moved or overwritten below
-    /// rend_ while shared; when full, a new chunk takes the partial frame.
+    /// jobs, large binaries). Once lent it is never moved or overwritten
+    /// below rend_; when full, a new chunk takes the partial frame. (Lent is
+    /// known on the strand as it happens: no other thread's reference count
+    /// is consulted.)
     std::shared_ptr<const void> rchunk_;
+    bool rchunk_lent_ = false;
     std::uint8_t* rbuf_ = nullptr;  ///< rchunk_'s bytes
     std::size_t rcap_ = 0;
     std::size_t rbegin_ = 0;  ///< the first byte not yet handled

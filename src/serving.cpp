@@ -37,6 +37,7 @@ void connection::on_request(std::span<const std::uint8_t> payload) {
     running_bytes_.fetch_add(r.args.size(), std::memory_order_relaxed);
     // Handed to the pool with the rest of the read batch (flush_batch()).
     // The arguments stay where they arrived: the job shares the read buffer.
+    rchunk_lent_ = true;
     batch_jobs_.push_back(
         {r.id, std::move(target->fn), std::string(target->module), std::string(r.function), rchunk_, r.args});
 }
@@ -81,7 +82,8 @@ void connection::run_request(std::uint64_t id, const function_ptr& fn, std::stri
     result<term> out = [&]() -> result<term> {
         term::list_type values;
         try {
-            term list = decode_term(args, buffer);
+            // Inline (on the strand), a binary lent from the read buffer marks it lent.
+            term list = decode_term(args, buffer, on_pool ? nullptr : &rchunk_lent_);
             values = std::move(list.as_list());
         } catch (const rot::error& e) {
             return failure{make_error_code(errc::protocol_error), "malformed arguments: " + e.message()};
