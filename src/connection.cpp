@@ -701,11 +701,12 @@ void connection::write_queued() {
         writing_ = false;
         return;
     }
+    auto done = [self = shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); };
+    if (writing_buf_.spliced.items.empty()) return transport_.async_write(asio::buffer(writing_buf_.bytes), std::move(done));
+    // Gathered: the pieces (bytes, and binaries where they are) as one sequence.
     writing_pieces_.clear();
     writing_buf_.pieces([&](const std::uint8_t* p, std::size_t n) { writing_pieces_.emplace_back(p, n); }, SIZE_MAX);
-    transport_.async_write(writing_pieces_, [self = shared_from_this()](std::error_code ec, std::size_t) {
-        self->on_written(ec);
-    });
+    transport_.async_write(std::span<const asio::const_buffer>(writing_pieces_), std::move(done));
 }
 
 void connection::on_written(std::error_code ec) {

@@ -74,6 +74,15 @@ TEST_CASE("binary: shared copies, taken-over vectors, comparisons") {
     CHECK(binary().empty());
     CHECK(binary(3, 7) == binary{7, 7, 7});
     CHECK(b.to_vector() == std::vector<std::uint8_t>{1, 2, 3});
+    const binary own = b.copy();  // bytes of its own
+    CHECK(own.data() != b.data());
+    CHECK(own == b);
+    const binary part = b.slice(1);
+    CHECK(part.data() == b.data() + 1);  // shares
+    CHECK(part == binary{2, 3});
+    CHECK(b.slice(1, 1) == binary{2});
+    CHECK(b.slice(3).empty());
+    CHECK_THROWS_AS((void)b.slice(4), std::out_of_range);
 }
 
 TEST_CASE("handlers keep their binary arguments while the connection reads on (inline and pool)") {

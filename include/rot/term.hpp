@@ -69,6 +69,8 @@ public:
     /// The bytes from `pos` on (at most `n`), sharing this binary's; throws
     /// std::out_of_range when pos > size().
     [[nodiscard]] binary slice(std::size_t pos, std::size_t n = SIZE_MAX) const;
+    /// A binary with bytes of its own (which keeps no read buffer alive).
+    [[nodiscard]] binary copy() const { return binary(std::span<const std::uint8_t>(*this)); }
     /// A copy of the bytes that the caller may change.
     [[nodiscard]] std::vector<std::uint8_t> to_vector() const { return {begin(), end()}; }
 
