@@ -102,6 +102,12 @@ out_queue out_queue::filter_frames(std::size_t from,
 }
 
 std::size_t out_queue::frames_end(std::size_t from, std::size_t n) const {
+    if (spliced.items.empty()) {  // the common case: stream and bytes are one
+        std::size_t at = from;
+        while (at < n && at + frame_header_bytes <= bytes.size())
+            at += frame_header_bytes + frame_length(bytes.data() + at);
+        return at;
+    }
     cursor c;
     advance(c, from);
     std::size_t at = from;
