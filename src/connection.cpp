@@ -335,13 +335,9 @@ void connection::new_read_chunk(std::size_t size) {
 
 void connection::read_more() {
     if (reading_ || read_paused_ || state_ == state::closing || state_ == state::closed) return;
-    // Room for the rest of a partly received frame (its length is already
-    // checked against the limit) where the buffer has it, or at least
-    // min_read_space. The buffer grows toward a big frame only as its bytes
-    // arrive, at most doubling what is here: a header alone reserves nothing.
-    // `want`: the bytes the buffer must hold from rbegin_ on. Room for the
+    // `want`: the bytes the buffer must hold from rbegin_ on: room for the
     // rest of a partly received frame (its length is already checked against
-    // the limit), or at least min_read_space.
+    // the limit; see direct_frame_bytes), or at least min_read_space.
     const std::size_t have = rend_ - rbegin_;
     std::size_t want = have + min_read_space;
     std::size_t frame = 0;

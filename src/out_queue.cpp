@@ -44,7 +44,7 @@ void out_queue::advance(cursor& c, std::size_t n) const {
         const std::size_t run = std::min(n, next - c.pos);
         c.pos += run;
         n -= run;
-        if (n == 0) break;
+        if (n == 0 || c.item == spliced.items.size()) break;  // (past the end: nothing to walk)
         // At a splice, which the rest covers whole (frames hold whole binaries).
         n -= std::min(n, spliced.items[c.item].bytes.size());
         ++c.item;
