@@ -322,13 +322,13 @@ void connection::start_reading() {
 }
 
 void connection::new_read_chunk(std::size_t size) {
-    auto chunk = std::make_shared_for_overwrite<std::uint8_t[]>(size);
+    auto chunk = rchunks_->take(size);
     const std::size_t have = rend_ - rbegin_;
-    if (have > 0) std::memcpy(chunk.get(), rbuf_ + rbegin_, have);
-    rbuf_ = chunk.get();
-    rchunk_ = std::move(chunk);
+    if (have > 0) std::memcpy(chunk.data, rbuf_ + rbegin_, have);
+    rbuf_ = chunk.data;
+    rchunk_ = std::move(chunk.owner);
     rchunk_lent_ = false;
-    rcap_ = size;
+    rcap_ = chunk.size;
     rbegin_ = 0;
     rend_ = have;
 }

@@ -28,6 +28,7 @@
 #include "handshake.hpp"
 #include "node_impl.hpp"
 #include "out_queue.hpp"
+#include "read_chunks.hpp"
 #include "peers.hpp"
 #include "transport.hpp"
 
@@ -216,6 +217,8 @@ private:
     /// is consulted.)
     std::shared_ptr<const void> rchunk_;
     bool rchunk_lent_ = false;
+    /// Where chunks come from and go back to once nobody holds them.
+    std::shared_ptr<read_chunks> rchunks_ = std::make_shared<read_chunks>();
     std::uint8_t* rbuf_ = nullptr;  ///< rchunk_'s bytes
     std::size_t rcap_ = 0;
     std::size_t rbegin_ = 0;  ///< the first byte not yet handled

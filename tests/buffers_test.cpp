@@ -10,9 +10,12 @@
 #include <asio/use_future.hpp>
 
 #include <future>
+#include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "codec.hpp"
+#include "read_chunks.hpp"
 #include "support.hpp"
 
 using namespace rot;
@@ -59,6 +62,28 @@ TEST_CASE("decoding: a large binary is a view of the buffer it came in, which it
     CHECK(owner.use_count() == 2);
     CHECK(kept == big);
     CHECK(binary(kept) == pattern(4096, 1));
+}
+
+TEST_CASE("read chunks come back when their last holder lets go, from any thread, and are read into again") {
+    auto chunks = std::make_shared<detail::read_chunks>();
+    auto a = chunks->take(70'000);
+    CHECK(a.size == 70'000);
+    const std::uint8_t* bytes = a.data;
+    auto held = a.owner;  // a binary or a job still holds it
+    a.owner.reset();
+    auto b = chunks->take(70'000);
+    CHECK(b.data != bytes);  // still held: not handed out again
+    std::thread([h = std::move(held)]() mutable { h.reset(); }).join();
+    auto c = chunks->take(60'000);
+    CHECK(c.data == bytes);  // back, and big enough
+    CHECK(c.size == 70'000);
+    b.owner.reset();
+    CHECK(chunks->take(16 * 1024).data != b.data);  // more than twice the size asked: not given
+    // A chunk outlives the cache's owner (a binary kept after its connection closed).
+    auto last = chunks->take(1000);
+    std::memset(last.data, 7, 1000);
+    chunks.reset();
+    CHECK(static_cast<const std::uint8_t*>(last.owner.get())[999] == 7);
 }
 
 TEST_CASE("binary: shared copies, taken-over vectors, comparisons") {
