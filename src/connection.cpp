@@ -329,6 +329,7 @@ void connection::new_read_chunk(std::size_t size) {
     rchunk_ = std::move(chunk.owner);
     rchunk_lent_ = false;
     rcap_ = chunk.size;
+    read_buffer_bytes_.store(rcap_, std::memory_order_relaxed);
     rbegin_ = 0;
     rend_ = have;
 }
@@ -433,6 +434,8 @@ void connection::on_tick() {
             return close(errc::timeout, message, true);
         }
     }
+    // Quiet for a heartbeat: the read buffers a burst left to be used again go.
+    if (now - last_read_ >= o.heartbeat_interval) rchunks_->clear();
     if (now >= next_ping_) {
         if (!sent_since_ping_.exchange(false, std::memory_order_relaxed)) {
             send(encode_ping());
@@ -848,6 +851,7 @@ connection_info connection::info() const {
     }
     i.requests_running = running_requests_.load(std::memory_order_relaxed);
     i.request_bytes = running_bytes_.load(std::memory_order_relaxed);
+    i.read_buffer_bytes = read_buffer_bytes_.load(std::memory_order_relaxed) + rchunks_->kept();
     i.calls_pending = calls_.size();
     return i;
 }

@@ -217,8 +217,10 @@ private:
     /// is consulted.)
     std::shared_ptr<const void> rchunk_;
     bool rchunk_lent_ = false;
-    /// Where chunks come from and go back to once nobody holds them.
+    /// Where chunks come from and go back to once nobody holds them; emptied
+    /// when the connection has been quiet for a heartbeat.
     std::shared_ptr<read_chunks> rchunks_ = std::make_shared<read_chunks>();
+    std::atomic<std::size_t> read_buffer_bytes_{0};  ///< rcap_, for info() from any thread
     std::uint8_t* rbuf_ = nullptr;  ///< rchunk_'s bytes
     std::size_t rcap_ = 0;
     std::size_t rbegin_ = 0;  ///< the first byte not yet handled

@@ -53,6 +53,19 @@ public:
         return {std::move(owner), data, capacity};
     }
 
+    /// The bytes waiting here.
+    [[nodiscard]] std::size_t kept() const {
+        std::lock_guard lock(mutex_);
+        return kept_;
+    }
+    /// Frees what waits here (a connection gone quiet).
+    void clear() {
+        std::vector<free_chunk> dropped;  // freed after the lock
+        std::lock_guard lock(mutex_);
+        dropped.swap(free_);
+        kept_ = 0;
+    }
+
 private:
     void give_back(std::uint8_t* p, std::size_t size) {
         std::vector<free_chunk> dropped;  // freed after the lock
@@ -71,7 +84,7 @@ private:
         std::unique_ptr<std::uint8_t[]> bytes;
         std::size_t size;
     };
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::vector<free_chunk> free_;
     std::size_t kept_ = 0;
 };

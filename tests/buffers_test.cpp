@@ -226,3 +226,31 @@ TEST_CASE("gathered replies under back-pressure: written in parts, whole on arri
         CHECK((again.ok && again.value.as_binary() == pattern(size, 7)));
     }
 }
+
+TEST_CASE("after a burst, the read buffers kept to be used again go once the connection is quiet for a heartbeat") {
+    auto o = test_node("srv_node");
+    o.heartbeat_interval = 1s;
+    o.dead_peer_timeout = 10s;
+    node srv(o);
+    srv.module("keep").def("size", [](const binary& b) { return static_cast<std::int64_t>(b.size()); });
+    auto so = test_server("srv");
+    so.inline_handlers = false;  // jobs hold their chunks: they come back to the cache
+    const auto port = srv.start_server(so).port;
+    node cl(test_node("cl_node"));
+    REQUIRE(cl.connect("127.0.0.1", {.name = "cl", .port = port}, 1) == "srv");
+    const auto buffers = [&] {
+        const auto conns = srv.connections();
+        return conns.empty() ? std::size_t{0} : conns.front().read_buffer_bytes;
+    };
+    CHECK(buffers() > 0);
+    std::vector<std::future<term>> replies;
+    for (std::int64_t i = 0; i < 64; ++i)
+        replies.push_back(async_call(cl, "srv", {"keep", "size", {pattern(70'000, static_cast<std::uint64_t>(i))}}, 10s,
+                                     asio::use_future));
+    for (auto& r : replies) CHECK(r.get() == term(std::int64_t{70'000}));
+    // One chunk is at most a frame and 4 KiB (~74 KB here): more than that
+    // is chunks kept to read into again, which go after a quiet second.
+    constexpr std::size_t one_chunk = 80'000;
+    CHECK(eventually([&] { return buffers() > one_chunk; }, 900ms));
+    CHECK(eventually([&] { return buffers() < one_chunk; }, 5s));
+}

@@ -156,6 +156,9 @@ struct connection_info {
     std::size_t bytes_unsent = 0; ///< Of those, the ones no write has taken yet (calls among them end not_sent if it dies).
     std::size_t requests_running = 0; ///< Calls and casts from the peer not yet finished.
     std::size_t request_bytes = 0;    ///< Argument bytes those requests hold.
+    /// Read buffers it holds: the one being read into, and those kept to read
+    /// into again (let go after a heartbeat interval without traffic).
+    std::size_t read_buffer_bytes = 0;
 };
 
 }  // namespace rot
