@@ -91,6 +91,10 @@ TEST_CASE("binary: shared copies, taken-over vectors, comparisons") {
     const auto* bytes = v.data();
     const binary b(std::move(v));
     CHECK(b.data() == bytes);  // taken over, not copied
+    std::vector<std::uint8_t> w(100'000, 9);
+    const auto* w_bytes = w.data();
+    const term t(std::move(w));  // a term, too, takes a moved vector over
+    CHECK(t.as_binary().data() == w_bytes);
     const binary c = b;
     CHECK(c.data() == b.data());  // copies share
     CHECK(c == binary{1, 2, 3});

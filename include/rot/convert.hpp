@@ -138,11 +138,6 @@ struct convert<std::vector<B>> {
     static term to_term(const std::vector<B>& b) {
         return term(binary(std::span(reinterpret_cast<const std::uint8_t*>(b.data()), b.size())));
     }
-    static term to_term(std::vector<B>&& b)
-        requires std::same_as<B, std::uint8_t>
-    {
-        return term(binary(std::move(b)));
-    }
     static std::vector<B> from_term(const term& t) {
         if (!t.is_binary()) detail::bad_conversion("binary", t);
         const auto& b = t.as_binary();

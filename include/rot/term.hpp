@@ -123,6 +123,8 @@ public:
     term(std::string_view s) : term(std::string(s)) {}
     term(std::string s);  ///< A string; must be valid UTF-8 (throws std::invalid_argument).
     term(binary b) : v_(std::move(b)) {}
+    /// A binary that takes the vector's bytes over (no copy when moved in).
+    term(std::vector<std::uint8_t> bytes) : term(binary(std::move(bytes))) {}
     /// Any other type with a rot::convert specialisation (containers,
     /// std::optional, std::tuple, cereal-serialisable user types...).
     template <class T>
