@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <future>
 #include <iostream>
-#include <random>
 
 #include <csignal>
 #include <sys/socket.h>
@@ -91,15 +90,21 @@ node_options checked(node_options o) {
     return o;
 }
 
-// A later run of a node draws a larger number (the clock, to the
-// millisecond, then random bits): a peer that sees a newer run of a node it
-// knows drops the older run's connections.
+// A later run of a node draws a larger number: the wall clock in
+// nanoseconds, and within one process always more than the run before (nodes
+// started in the same tick, or a clock that stepped back). A peer that sees a
+// newer run of a node it knows drops the older run's connections.
 std::uint64_t new_incarnation() {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-    std::random_device rd;
-    return (static_cast<std::uint64_t>(ms) << 20) | (rd() & 0xFFFFF);
+    static std::atomic<std::uint64_t> last{0};
+    const auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                    std::chrono::system_clock::now().time_since_epoch())
+                                                    .count());
+    std::uint64_t prev = last.load(std::memory_order_relaxed);
+    std::uint64_t next = 0;
+    do {
+        next = std::max(now, prev + 1);
+    } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+    return next;
 }
 
 std::atomic<std::uint64_t> g_pipes{0};

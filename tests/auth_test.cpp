@@ -509,6 +509,19 @@ TEST_CASE("a newer run of a node replaces the older run's connections; an older 
     CHECK(f->message.find("newer run") != std::string::npos);
 }
 
+TEST_CASE("a node started within the same millisecond as the run it replaces is still the newer run") {
+    served_node s;
+    // Runs of a node started back to back (a supervisor restarting at once,
+    // or tests): each is newer than the one before, however close in time.
+    std::vector<std::unique_ptr<node>> runs;
+    for (int i = 0; i < 20; ++i) runs.push_back(std::make_unique<node>(test_node("client")));
+    for (auto& run : runs) {
+        CHECK(run->connect("127.0.0.1", dial("cl", s.port), 1) == "srv");
+        CHECK(s.srv.connected("cl") == 1);
+    }
+    CHECK(runs.back()->call<int>("srv", {"math", "add", {2, 3}}) == 5);
+}
+
 TEST_CASE("two nodes over an in-memory pipe: the handshake and calls as over TCP") {
     node n1(test_node("node1"));
     n1.module("math").def("add", [](std::int64_t a, std::int64_t b) { return a + b; });
