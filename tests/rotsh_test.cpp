@@ -101,7 +101,7 @@ TEST_CASE("the jail example across processes") {
 TEST_CASE("scripts: one line per expression, exit 1 at the first failure") {
     {
         rotsh_process sh({"--name", "s"});
-        sh.p.write("connected().\n1 + .\nconnected().\n");
+        sh.p.write("connected().\n1 2.\nconnected().\n");
         CHECK(sh.p.read_line() == "[]");
         const auto err = sh.p.read_line();
         REQUIRE(err);

@@ -294,6 +294,72 @@ TEST_CASE("bindings and pattern matching") {
     CHECK(run(sh, "{first,\n second,\n\n third}.") == "{first,second,third}");
 }
 
+TEST_CASE("operators as in erl: arithmetic, comparison, booleans and lists") {
+    lone_shell t;
+    auto& sh = t.sh;
+    // Arithmetic, with erl's precedence and associativity.
+    CHECK(run(sh, "1 + 1.") == "2");
+    CHECK(run(sh, "1+2*3-4.") == "3");
+    CHECK(run(sh, "(1 + 2) * 3.") == "9");
+    CHECK(run(sh, "10 - 2 - 3.") == "5");
+    CHECK(run(sh, "7 / 2.") == "3.5");
+    CHECK(run(sh, "7 div 2, -7 div 2, 7 rem -2, -7 rem 2.") == "-1");
+    CHECK(run(sh, "{7 div 2, -7 div 2, 7 rem -2}.") == "{3,-3,1}");
+    CHECK(run(sh, "2.5 * 2.") == "5.0");
+    CHECK(run(sh, "X = 5, X-1.") == "4");
+    CHECK(run(sh, "X - -1.") == "6");
+    CHECK(run(sh, "-X + +3.") == "-2");
+    CHECK(run(sh, "{1 band 3, 1 bor 2, 3 bxor 1, 1 bsl 4, -16 bsr 2, bnot 0}.") == "{1,3,2,16,-4,-1}");
+    CHECK(run(sh, "-9223372036854775808.") == "-9223372036854775808");
+    // Comparison: == by value, =:= exact, numbers below atoms as in erl's term order.
+    CHECK(run(sh, "{1 == 1.0, 1 =:= 1.0, 1 /= 1.0, 1 =/= 1.0}.") == "{true,false,false,true}");
+    CHECK(run(sh, "{1 < 2, 2 =< 2, 3 > 2, 1 >= 2, 1 < a, {1, 2} < {1, 3}, [1.0] == [1]}.") ==
+          "{true,true,true,false,true,true,true}");
+    // Booleans; andalso and orelse do not evaluate what they need not.
+    CHECK(run(sh, "{true and false, true or false, true xor true, not true}.") == "{false,true,false,false}");
+    CHECK(run(sh, "false andalso nosuch(), true orelse nosuch().") == "true");
+    CHECK(run(sh, "1 < 2 andalso 2 < 3.") == "true");
+    // Lists and strings.
+    CHECK(run(sh, "[1, 2] ++ [3] ++ [].") == "[1,2,3]");
+    CHECK(run(sh, "\"ab\" ++ \"cd\".") == "\"abcd\"");
+    CHECK(run(sh, "[1, 2, 3, 2, 1] -- [2, 1, 9].") == "[3,2,1]");
+    CHECK(run(sh, "\"héllo\" -- \"lé\".") == "\"hlo\"");
+    // Patterns keep their literals; an operator is no pattern.
+    CHECK(run(sh, "-1 = -1.") == "-1");
+    CHECK(run(sh, "{-2.5, N} = {-2.5, 1}, N.") == "1");
+    CHECK(run(sh, "B = <<1, 2>>, B =:= <<1,2>>.") == "true");
+    CHECK(run(sh, "C=<<3>>, C.") == "<<3>>");  // = then a binary, not =<
+    CHECK(run(sh, "1 + X = 6.") == "** exception error: syntax_error: 1:3: illegal pattern");
+    // Failures are exceptions that say what went wrong; the shell goes on.
+    CHECK(run(sh, "1 + a.") ==
+          "** exception error: an error occurred when evaluating an arithmetic expression: 1 + a");
+    CHECK(run(sh, "1 div 0.") ==
+          "** exception error: an error occurred when evaluating an arithmetic expression: 1 div 0");
+    CHECK(run(sh, "1 / 0.") ==
+          "** exception error: an error occurred when evaluating an arithmetic expression: 1 / 0");
+    CHECK(run(sh, "1.5 rem 1.") ==
+          "** exception error: an error occurred when evaluating an arithmetic expression: 1.5 rem 1");
+    CHECK(run(sh, "9223372036854775807 + 1.") ==
+          "** exception error: integer overflow (integers are 64-bit): 9223372036854775807 + 1");
+    CHECK(run(sh, "-9223372036854775808 div -1.") ==
+          "** exception error: integer overflow (integers are 64-bit): -9223372036854775808 div -1");
+    CHECK(run(sh, "1 bsl 63.") == "** exception error: integer overflow (integers are 64-bit): 1 bsl 63");
+    CHECK(run(sh, "1.0e300 * 1.0e300.") ==
+          "** exception error: an error occurred when evaluating an arithmetic expression: 1.0e300 * 1.0e300");
+    CHECK(run(sh, "-9223372036854775808 rem -1, 1 bsr 99, -1 bsr 99, 0 bsl 99.") == "0");
+    CHECK(run(sh, "1 and true.") == "** exception error: bad argument in operator and/2: 1 and true");
+    CHECK(run(sh, "1 orelse true.") == "** exception error: bad argument in operator orelse/2: 1 orelse ...");
+    CHECK(run(sh, "[1] ++ 2.") ==
+          "** exception error: bad argument in operator ++/2: [1] ++ 2 (terms have no improper lists)");
+    CHECK(run(sh, "1 < 2 < 3.") ==
+          "** exception error: syntax_error: 1:7: comparisons do not chain (use andalso)");
+    CHECK(run(sh, "1 +.") == "** exception error: syntax_error: 1:4: expected an expression but found end of input");
+    // Deep chains are bounded like deep nesting.
+    std::string chain = "0";
+    for (int i = 0; i < 150; ++i) chain += " + 1";
+    CHECK(run(sh, chain + ".").find("nested deeper than 100") != std::string::npos);
+}
+
 TEST_CASE("f, b, v, e and statement numbers") {
     lone_shell t;
     auto& sh = t.sh;
@@ -379,7 +445,7 @@ TEST_CASE("tc times its argument, evaluated once and lazily") {
     std::smatch m;
     REQUIRE(std::regex_match(timed, m, std::regex(R"(\{(\d+),ok\})")));
     CHECK(std::stoll(m[1]) >= 20'000);
-    CHECK(run(t.sh2, "Us > 0.").find("syntax_error") != std::string::npos);  // no operators
+    CHECK(run(t.sh2, "Us >= 20000.") == "true");
     CHECK(run(t.sh2, "{_, bound} = tc(B = bound), B.") == "bound");
     CHECK(run(t.sh2, "tc(nosuch()).") == "** exception error: undefined shell command nosuch/0");
 }

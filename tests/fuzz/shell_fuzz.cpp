@@ -5,6 +5,8 @@
 // must succeed or throw rot::error (a syntax error), and is_complete() must
 // answer. A term that parses as a literal must print, wrapped and as JSON,
 // without throwing, and its wrapped form must read back as the same term.
+// A term {A, B} is given to every operator (A op B, op A): each answers or
+// throws rotsh::shell_error (badarith, badarg), never overflows or crashes.
 // Anything else (another exception, a crash, a sanitizer report, a mismatch)
 // is a bug. Seeds live in tests/corpus/shell/.
 
@@ -18,6 +20,7 @@
 #include <string_view>
 
 #include "format.hpp"
+#include "operators.hpp"
 #include "shell.hpp"
 #include "syntax.hpp"
 
@@ -43,6 +46,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     (void)rotsh::to_json(t);
+    if (t.is_tuple() && t.as_tuple().size() == 2) {
+        static constexpr std::string_view binary[] = {"+",  "-",  "*",  "/",   "div", "rem", "band", "bor",
+                                                      "bxor", "bsl", "bsr", "==",  "/=",  "<",   "=<",   ">",
+                                                      ">=", "=:=", "=/=", "and", "or",  "xor", "++",   "--"};
+        const rot::term& a = t.as_tuple()[0];
+        const rot::term& b = t.as_tuple()[1];
+        for (const auto op : binary) {
+            try {
+                (void)rotsh::binary_operation(op, a, b);
+            } catch (const rotsh::shell_error&) {
+            }
+        }
+        for (const auto op : {"-", "+", "bnot", "not"}) {
+            try {
+                (void)rotsh::unary_operation(op, a);
+            } catch (const rotsh::shell_error&) {
+            }
+        }
+    }
     if (rot::parse_term(rotsh::pretty(t, 40)) != t) {
         std::fprintf(stderr, "shell_fuzz: wrapping changed %s\n", rot::to_string(t).c_str());
         std::abort();

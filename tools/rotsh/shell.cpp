@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "format.hpp"
+#include "operators.hpp"
 
 namespace rotsh {
 
@@ -34,18 +35,6 @@ constexpr auto interrupt_poll = 10ms;
 constexpr std::size_t history_limit = 20;
 // call(Node, MFA, infinity).
 constexpr std::chrono::milliseconds forever = std::chrono::hours(24 * 365);
-
-/// A failure of the shell's own, of a kind rot::errc has no name for
-/// (badmatch, unbound, interrupted).
-class shell_error : public std::runtime_error {
-public:
-    shell_error(std::string kind, const std::string& message)
-        : std::runtime_error(message), kind_(std::move(kind)) {}
-    [[nodiscard]] const std::string& kind() const noexcept { return kind_; }
-
-private:
-    std::string kind_;
-};
 
 [[noreturn]] void raise(errc code, const std::string& message) { throw rot::error(code, message); }
 
@@ -103,7 +92,7 @@ bool is_error_answer(const term& t) {
 std::string exception_text(std::string_view kind, std::string_view message) {
     if (kind == "interrupted") return fmt::format("** interrupted: {}", message);
     // These messages say what happened on their own; the others get their kind.
-    static constexpr std::string_view plain[] = {"undef", "badarg", "exception", "badmatch", "unbound"};
+    static constexpr std::string_view plain[] = {"undef", "badarg", "exception", "badmatch", "unbound", "badarith"};
     if (std::find(std::begin(plain), std::end(plain), kind) != std::end(plain))
         return fmt::format("** exception error: {}", message);
     return fmt::format("** exception error: {}: {}", kind, message);
@@ -327,7 +316,8 @@ bool match(const expr& pattern, const term& value, const bindings& bound, bindin
             }
             return true;
         case expr::kind::call:
-        case expr::kind::match: break;  // not patterns: the parser lets none through
+        case expr::kind::match:
+        case expr::kind::op: break;  // not patterns: the parser lets none through
     }
     return false;
 }
@@ -430,6 +420,7 @@ const std::vector<std::string>& shell::help_lines() {
         "load_module(Path)           load a plugin module into this node",
         "modules()                   the modules this node exports",
         "Pattern = Expr              match, binding the pattern's unbound variables",
+        "A + B, A == B, A ++ B ...   erl's operators (docs/SHELL.md, \"Operators\")",
         "tc(Expr)                    {Microseconds, Value}: the time Expr takes",
         "b()                         the bindings",
         "f(), f(X)                   forget every binding, or X",
@@ -541,6 +532,19 @@ term shell::evaluate(const expr& e, bindings& b) {
         }
         case expr::kind::map: return map_of(evaluate_all(e.items, b));
         case expr::kind::call: return call(e, b);
+        case expr::kind::op: {
+            if (e.items.size() == 1) return unary_operation(e.name, evaluate(e.items[0], b));
+            term left = evaluate(e.items[0], b);
+            // andalso and orelse evaluate their right side only when it decides.
+            if (e.name == "andalso" || e.name == "orelse") {
+                if (!left.is_atom("true") && !left.is_atom("false"))
+                    throw shell_error("badarg", fmt::format("bad argument in operator {}/2: {} {} ...", e.name,
+                                                            left, e.name));
+                if (left.is_atom(e.name == "andalso" ? "false" : "true")) return left;
+                return evaluate(e.items[1], b);
+            }
+            return binary_operation(e.name, left, evaluate(e.items[1], b));
+        }
         case expr::kind::match: {
             term value = evaluate(e.items[1], b);
             bindings fresh;

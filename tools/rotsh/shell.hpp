@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,17 @@
 #include "syntax.hpp"
 
 namespace rotsh {
+
+/// A failure of the shell's own, of a kind rot::errc has no name for
+/// (badmatch, unbound, badarith, interrupted).
+class shell_error : public std::runtime_error {
+public:
+    shell_error(std::string kind, const std::string& message) : std::runtime_error(message), kind_(std::move(kind)) {}
+    [[nodiscard]] const std::string& kind() const noexcept { return kind_; }
+
+private:
+    std::string kind_;
+};
 
 /// Variables and their values.
 using bindings = std::map<std::string, rot::term, std::less<>>;

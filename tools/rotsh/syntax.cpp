@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 namespace rotsh {
@@ -80,7 +82,9 @@ public:
                 out.push_back({tok::end, {}, where(pos_), {}});
                 return out;
             }
-            out.push_back(next());
+            // After a value, + and - are operators (X-1); elsewhere a sign
+            // belongs to the number (f(-1), so that -9223372036854775808 reads).
+            out.push_back(next(!out.empty() && ends_value(out.back())));
         }
     }
 
@@ -107,7 +111,11 @@ private:
         }
     }
 
-    token next() {
+    static bool ends_value(const token& t) {
+        return t.kind != tok::punct || t.text == ")" || t.text == "]" || t.text == "}";
+    }
+
+    token next(bool after_value) {
         const std::size_t start = pos_;
         const char c = text_[pos_];
         if (is_lower(c)) return literal(tok::atom, start, name_end(pos_));
@@ -118,12 +126,22 @@ private:
         if (c == '\'') return literal(tok::atom, start, quoted_end(pos_));
         if (c == '"') return literal(tok::literal, start, quoted_end(pos_));
         if (c == '$') return literal(tok::literal, start, char_end(pos_));
-        if (is_digit(c) || ((c == '-' || c == '+') && is_digit(at(pos_ + 1))))
+        if (is_digit(c) || (!after_value && (c == '-' || c == '+') && is_digit(at(pos_ + 1))))
             return literal(tok::literal, start, number_end(pos_));
         if (looking_at(pos_, "<<")) return literal(tok::literal, start, binary_end(pos_));
         // Anything else is punctuation; what does not belong is the parser's to report.
-        pos_ += looking_at(pos_, "=>") || looking_at(pos_, ":=") ? 2 : 1;
+        pos_ += punct_length();
         return {tok::punct, text_.substr(start, pos_ - start), where(start), {}};
+    }
+
+    // The longest operator here; `=<<` is `=` and a binary (B=<<1>>), not `=<`.
+    [[nodiscard]] std::size_t punct_length() const {
+        for (std::string_view p : {"=:=", "=/="})
+            if (looking_at(pos_, p)) return 3;
+        if (looking_at(pos_, "=<<")) return 1;
+        for (std::string_view p : {"=>", ":=", "==", "/=", "=<", ">=", "++", "--"})
+            if (looking_at(pos_, p)) return 2;
+        return 1;
     }
 
     token literal(tok kind, std::size_t start, std::size_t end) {
@@ -245,6 +263,42 @@ expr make(expr::kind what, position where) {
     return e;
 }
 
+// erl's binary operators, loosest first; `=` is below them all (expression()).
+struct binary_operator {
+    std::string_view name;
+    int precedence;
+    enum { left, right, none } associates;
+};
+constexpr binary_operator binary_operators[] = {
+    {"orelse", 1, binary_operator::left},  {"andalso", 2, binary_operator::left},
+    {"==", 3, binary_operator::none},      {"/=", 3, binary_operator::none},
+    {"=<", 3, binary_operator::none},      {"<", 3, binary_operator::none},
+    {">=", 3, binary_operator::none},      {">", 3, binary_operator::none},
+    {"=:=", 3, binary_operator::none},     {"=/=", 3, binary_operator::none},
+    {"++", 4, binary_operator::right},     {"--", 4, binary_operator::right},
+    {"+", 5, binary_operator::left},       {"-", 5, binary_operator::left},
+    {"bor", 5, binary_operator::left},     {"bxor", 5, binary_operator::left},
+    {"bsl", 5, binary_operator::left},     {"bsr", 5, binary_operator::left},
+    {"or", 5, binary_operator::left},      {"xor", 5, binary_operator::left},
+    {"*", 6, binary_operator::left},       {"/", 6, binary_operator::left},
+    {"div", 6, binary_operator::left},     {"rem", 6, binary_operator::left},
+    {"band", 6, binary_operator::left},    {"and", 6, binary_operator::left},
+};
+
+/// Punctuation, or an unquoted atom, that is one of `names`.
+template <std::size_t N>
+bool spelled(const token& t, const std::string_view (&names)[N]) {
+    if (t.kind != tok::punct && t.kind != tok::atom) return false;
+    return std::find(std::begin(names), std::end(names), t.text) != std::end(names);
+}
+
+const binary_operator* as_binary_operator(const token& t) {
+    if (t.kind != tok::punct && t.kind != tok::atom) return nullptr;  // a quoted 'div' is an atom
+    for (const auto& op : binary_operators)
+        if (op.name == t.text) return &op;
+    return nullptr;
+}
+
 class parser {
 public:
     explicit parser(std::vector<token> tokens) : tokens_(std::move(tokens)) {}
@@ -276,17 +330,76 @@ private:
         fail_at(peek().where, fmt::format("expected {} but found {}", expected, describe(peek())));
     }
 
-    // Pattern = Expression is right-associative: A = B = f() binds both.
-    expr expression(int depth) {
+    void check_depth(int depth) const {
         if (depth >= max_depth)
             fail_at(peek().where, fmt::format("expressions nested deeper than {}", max_depth));
-        expr left = primary(depth);
+    }
+
+    // Pattern = Expression is right-associative: A = B = f() binds both.
+    expr expression(int depth) {
+        check_depth(depth);
+        expr left = operation(depth, 1);
         if (!accept("=")) return left;
         check_pattern(left);
         expr m = make(expr::kind::match, left.where);
         m.items.push_back(std::move(left));
         m.items.push_back(expression(depth + 1));
         return m;
+    }
+
+    // Binary operators binding at least as tightly as `least`, by
+    // precedence climbing. Each operator counts as a level of nesting, so a
+    // long chain is bounded like deep brackets.
+    expr operation(int depth, int least) {
+        expr left = unary(depth);
+        while (const binary_operator* op = as_binary_operator(peek())) {
+            if (op->precedence < least) break;
+            check_depth(++depth);
+            expr e = make(expr::kind::op, peek().where);
+            e.name = std::string(op->name);
+            ++i_;
+            e.items.push_back(std::move(left));
+            e.items.push_back(operation(depth, op->associates == binary_operator::right ? op->precedence
+                                                                                         : op->precedence + 1));
+            left = std::move(e);
+            if (const binary_operator* next = as_binary_operator(peek());
+                op->associates == binary_operator::none && next && next->precedence == op->precedence)
+                fail_at(peek().where, "comparisons do not chain (use andalso)");
+        }
+        return left;
+    }
+
+    // -X, +X, bnot X, not X; a sign on a number literal folds into it, so
+    // that `-1` is still a literal (and a pattern).
+    expr unary(int depth) {
+        static constexpr std::string_view prefixes[] = {"-", "+", "bnot", "not"};
+        const token& t = peek();
+        if (!spelled(t, prefixes) || !starts_operand(tokens_[i_ + 1])) return primary(depth);
+        check_depth(depth + 1);
+        ++i_;
+        expr operand = unary(depth + 1);
+        if (operand.what == expr::kind::literal && operand.value.is_number() && (t.text == "-" || t.text == "+")) {
+            if (t.text == "+") return operand;
+            if (operand.value.is_float()) {
+                operand.value = -operand.value.as_float();
+                return operand;
+            }
+            if (operand.value.as_int() != std::numeric_limits<std::int64_t>::min()) {
+                operand.value = -operand.value.as_int();
+                return operand;
+            }
+        }
+        expr e = make(expr::kind::op, t.where);
+        e.name = std::string(t.text);
+        e.items.push_back(std::move(operand));
+        return e;
+    }
+
+    // Whether `t` can begin an operand (`not` alone is the atom not).
+    static bool starts_operand(const token& t) {
+        static constexpr std::string_view openers[] = {"(", "{", "[", "#", "-", "+"};
+        return t.kind == tok::literal || t.kind == tok::atom || t.kind == tok::variable ||
+               (t.kind == tok::punct && spelled(t, openers));
     }
 
     expr primary(int depth) {
@@ -414,7 +527,8 @@ private:
                 }
                 return;
             case expr::kind::call:
-            case expr::kind::match: fail_at(e.where, "illegal pattern");
+            case expr::kind::match:
+            case expr::kind::op: fail_at(e.where, "illegal pattern");
         }
     }
 

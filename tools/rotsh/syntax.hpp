@@ -2,8 +2,9 @@
 // The rotsh language's syntax: statements, and the expressions in them.
 //
 // Literals are read by rot::parse_term, so every term that parses as a term
-// means the same thing here; the rest (variables, calls, `=`, `,`) is a small
-// recursive-descent parser over tokens.
+// means the same thing here; the rest (variables, calls, operators, `=`, `,`)
+// is a small recursive-descent parser over tokens, with erl's operator
+// precedence.
 
 #include <rot/term.hpp>
 
@@ -30,6 +31,7 @@ struct expr {
         map,       ///< `items` are key, value, key, value...; `exact[i]` when entry i used `:=`
         call,      ///< `callee` is {Function} or {Module, Function} (atoms or variables); `items` the arguments
         match,     ///< `items[0] = items[1]`: a pattern and an expression
+        op,        ///< operator `name` (`+`, `div`, `andalso`...) on `items` (one operand or two)
     };
     kind what = kind::literal;
     position where;
