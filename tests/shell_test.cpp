@@ -354,10 +354,29 @@ TEST_CASE("operators as in erl: arithmetic, comparison, booleans and lists") {
     CHECK(run(sh, "1 < 2 < 3.") ==
           "** exception error: syntax_error: 1:7: comparisons do not chain (use andalso)");
     CHECK(run(sh, "1 +.") == "** exception error: syntax_error: 1:4: expected an expression but found end of input");
-    // Deep chains are bounded like deep nesting.
+    CHECK(run(sh, "1 <= 2.") == "** exception error: syntax_error: 1:3: there is no '<=': at most is '=<' (as in Erlang)");
+    // Edges: INT64_MIN after an operator word, shifts into the sign bit, map keys compared exactly, [] as "".
+    CHECK(run(sh, "{1 div -9223372036854775808, bnot -9223372036854775808, -1 bsl 63}.") ==
+          "{0,9223372036854775807,-9223372036854775808}");
+    CHECK(run(sh, "{#{1 => a} == #{1.0 => a}, #{a => 1} == #{a => 1.0}}.") == "{false,true}");
+    CHECK(run(sh, "{[] ++ \"ab\", \"ab\" -- [], [] ++ []}.") == "{\"ab\",\"ab\",[]}");
+    CHECK(run(sh, "[1] ++ \"a\".") ==
+          "** exception error: bad argument in operator ++/2: [1] ++ \"a\" (a string is not a list of characters here)");
+    CHECK(run(sh, "1 ++ [2].") == "** exception error: bad argument in operator ++/2: 1 ++ [2]");
+    // A flat chain is no nesting; how tall an expression grows is bounded (the evaluator recurses).
     std::string chain = "0";
-    for (int i = 0; i < 150; ++i) chain += " + 1";
-    CHECK(run(sh, chain + ".").find("nested deeper than 100") != std::string::npos);
+    for (int i = 0; i < 998; ++i) chain += " + 1";
+    CHECK(run(sh, "X2 = " + chain + ".") == "998");
+    CHECK(run(sh, chain + " + 1 + 1.") ==
+          "** exception error: syntax_error: 1:3999: an expression more than 1000 operations deep");
+    // Chains inside brackets inside chains: bounded all the same.
+    std::string nested = "1";
+    for (int k = 96; k >= 0; --k) {
+        std::string ones;
+        for (int i = 0; i < 97 - k; ++i) ones += "+1";
+        nested = "(" + nested + ones + ")";
+    }
+    CHECK(run(sh, nested + ".").find("operations deep") != std::string::npos);
 }
 
 TEST_CASE("f, b, v, e and statement numbers") {

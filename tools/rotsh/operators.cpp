@@ -43,6 +43,8 @@ term float_result(double r, std::string_view op, const term& a, const term& b) {
 }
 
 bool is_boolean(const term& t) { return t.is_atom("true") || t.is_atom("false"); }
+bool empty_list(const term& t) { return t.is_list() && t.as_list().empty(); }
+const std::string no_text;
 
 // Term order with numbers compared by value (1 == 1.0), as erl's == and <.
 std::weak_ordering compare(const term& a, const term& b);
@@ -71,8 +73,9 @@ std::weak_ordering compare(const term& a, const term& b) {
             const auto& x = a.as_map();
             const auto& y = b.as_map();
             if (const auto r = x.size() <=> y.size(); r != 0) return r;
+            // Keys compare exactly (#{1 => a} /= #{1.0 => a}), values by value.
             for (std::size_t i = 0; i < x.size(); ++i)
-                if (const auto r = compare(x[i].first, y[i].first); r != 0) return r;
+                if (const auto r = x[i].first <=> y[i].first; r != 0) return r;
             for (std::size_t i = 0; i < x.size(); ++i)
                 if (const auto r = compare(x[i].second, y[i].second); r != 0) return r;
             return std::weak_ordering::equivalent;
@@ -140,7 +143,7 @@ term integer_operation(std::string_view op, const term& a, const term& b) {
         if (!left) {
             r = n >= 63 ? (x < 0 ? -1 : 0) : x >> n;
         } else if (x != 0) {
-            if (n >= 63) overflow(op, a, b);
+            if (n >= 64) overflow(op, a, b);
             r = static_cast<int64>(static_cast<std::uint64_t>(x) << n);
             if ((r >> n) != x) overflow(op, a, b);
         }
@@ -183,22 +186,27 @@ term binary_operation(std::string_view op, const term& a, const term& b) {
         const bool y = b.is_atom("true");
         return term(op == "and" ? x && y : op == "or" ? x || y : x != y);
     }
-    if (op == "++") {
-        if (a.is_string() && b.is_string()) return term(a.as_string() + b.as_string());
-        if (!a.is_list() || !b.is_list())
-            badarg(op, a, b, b.is_list() || a.is_string() ? "" : " (terms have no improper lists)");
-        term::list_type items = a.as_list();
-        items.insert(items.end(), b.as_list().begin(), b.as_list().end());
-        return term::make_list(std::move(items));
-    }
-    if (op == "--") {
-        if (a.is_string() && b.is_string()) {
+    if (op == "++" || op == "--") {
+        // [] is erl's empty string too.
+        const bool strings = (a.is_string() || empty_list(a)) && (b.is_string() || empty_list(b)) &&
+                             (a.is_string() || b.is_string());
+        if (strings) {
+            const std::string& x = a.is_string() ? a.as_string() : no_text;
+            const std::string& y = b.is_string() ? b.as_string() : no_text;
+            if (op == "++") return term::make_string_unchecked(x + y);
             std::string out;
-            for (const auto c : subtract(characters(a.as_string()), characters(b.as_string()))) out += c;
+            for (const auto c : subtract(characters(x), characters(y))) out += c;
             return term::make_string_unchecked(std::move(out));
         }
-        if (!a.is_list() || !b.is_list()) badarg(op, a, b);
-        return term::make_list(subtract(a.as_list(), b.as_list()));
+        if (a.is_list() && b.is_list()) {
+            if (op == "--") return term::make_list(subtract(a.as_list(), b.as_list()));
+            term::list_type items = a.as_list();
+            items.insert(items.end(), b.as_list().begin(), b.as_list().end());
+            return term::make_list(std::move(items));
+        }
+        if ((a.is_list() && b.is_string()) || (a.is_string() && b.is_list()))
+            badarg(op, a, b, " (a string is not a list of characters here)");
+        badarg(op, a, b, a.is_list() && op == "++" ? " (terms have no improper lists)" : "");
     }
     // Arithmetic.
     if (!a.is_number() || !b.is_number()) badarith(op, a, b);

@@ -19,6 +19,10 @@ namespace {
 // As deep as rot lets terms nest: a value built deeper could not be sent
 // anyway, and the limit bounds the parser's recursion whatever the input.
 constexpr int max_depth = 100;
+// How tall an expression may grow: a flat chain of operators (1 + 2 + ...)
+// does not nest in the parser but does in the evaluator, and the limit
+// bounds its recursion (and the tree's destruction).
+constexpr std::size_t max_height = 1000;
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 bool is_lower(char c) noexcept { return c >= 'a' && c <= 'z'; }
@@ -111,7 +115,11 @@ private:
         }
     }
 
+    // An operator word (div, not...) is no value: `X div -1`.
     static bool ends_value(const token& t) {
+        static constexpr std::string_view words[] = {"div", "rem", "band", "bor", "bxor", "bsl", "bsr", "and",
+                                                     "or",  "xor", "andalso", "orelse", "not", "bnot"};
+        if (t.kind == tok::atom) return std::find(std::begin(words), std::end(words), t.text) == std::end(words);
         return t.kind != tok::punct || t.text == ")" || t.text == "]" || t.text == "}";
     }
 
@@ -263,6 +271,17 @@ expr make(expr::kind what, position where) {
     return e;
 }
 
+/// `e`, its height set from its parts' (already bounded) heights.
+expr grown(expr e) {
+    std::size_t below = 0;
+    for (const auto& x : e.items) below = std::max(below, x.height);
+    for (const auto& x : e.callee) below = std::max(below, x.height);
+    e.height = below + 1;
+    if (e.height > max_height)
+        fail_at(e.where, fmt::format("an expression more than {} operations deep", max_height));
+    return e;
+}
+
 // erl's binary operators, loosest first; `=` is below them all (expression()).
 struct binary_operator {
     std::string_view name;
@@ -344,24 +363,28 @@ private:
         expr m = make(expr::kind::match, left.where);
         m.items.push_back(std::move(left));
         m.items.push_back(expression(depth + 1));
-        return m;
+        return grown(std::move(m));
     }
 
     // Binary operators binding at least as tightly as `least`, by
-    // precedence climbing. Each operator counts as a level of nesting, so a
-    // long chain is bounded like deep brackets.
+    // precedence climbing: a left-associative chain is a loop here, a right
+    // operand one level of nesting deeper.
     expr operation(int depth, int least) {
+        check_depth(depth);
         expr left = unary(depth);
         while (const binary_operator* op = as_binary_operator(peek())) {
             if (op->precedence < least) break;
-            check_depth(++depth);
+            if (op->name == "<" && tokens_[i_ + 1].kind == tok::punct && tokens_[i_ + 1].text == "=" &&
+                tokens_[i_ + 1].where.line == peek().where.line &&
+                tokens_[i_ + 1].where.column == peek().where.column + 1)
+                fail_at(peek().where, "there is no '<=': at most is '=<' (as in Erlang)");
             expr e = make(expr::kind::op, peek().where);
             e.name = std::string(op->name);
             ++i_;
             e.items.push_back(std::move(left));
-            e.items.push_back(operation(depth, op->associates == binary_operator::right ? op->precedence
-                                                                                         : op->precedence + 1));
-            left = std::move(e);
+            e.items.push_back(operation(depth + 1, op->associates == binary_operator::right ? op->precedence
+                                                                                             : op->precedence + 1));
+            left = grown(std::move(e));
             if (const binary_operator* next = as_binary_operator(peek());
                 op->associates == binary_operator::none && next && next->precedence == op->precedence)
                 fail_at(peek().where, "comparisons do not chain (use andalso)");
@@ -392,7 +415,7 @@ private:
         expr e = make(expr::kind::op, t.where);
         e.name = std::string(t.text);
         e.items.push_back(std::move(operand));
-        return e;
+        return grown(std::move(e));
     }
 
     // Whether `t` can begin an operand (`not` alone is the atom not).
@@ -426,7 +449,7 @@ private:
                 expr call = make(expr::kind::call, t.where);
                 call.callee.push_back(std::move(e));
                 arguments(call, depth);
-                return call;
+                return grown(std::move(call));
             }
             case tok::punct: break;
             case tok::end: fail("an expression");
@@ -439,7 +462,7 @@ private:
         if (accept("{")) {
             expr e = make(expr::kind::tuple, t.where);
             e.items = sequence("}", depth);
-            return e;
+            return grown(std::move(e));
         }
         if (accept("[")) return list(t.where, depth);
         if (accept("#")) return map(t.where, depth);
@@ -470,7 +493,7 @@ private:
         } else {
             expect("]", "',' or ']'");
         }
-        return e;
+        return grown(std::move(e));
     }
 
     expr map(position where, int depth) {
@@ -485,7 +508,7 @@ private:
             e.items.push_back(expression(depth + 1));
         } while (accept(","));
         expect("}", "',' or '}'");
-        return e;
+        return grown(std::move(e));
     }
 
     // Module:Function(Args...), the module already read; either may be a variable.
@@ -501,7 +524,7 @@ private:
         call.callee.push_back(std::move(module));
         call.callee.push_back(std::move(function));
         arguments(call, depth);
-        return call;
+        return grown(std::move(call));
     }
 
     void arguments(expr& call, int depth) {

@@ -41,6 +41,7 @@ struct expr {
     std::vector<expr> callee;
     std::vector<bool> exact;
     bool has_tail = false;
+    std::size_t height = 1;  ///< levels of expressions, this one included (bounded by the parser)
 };
 
 /// One statement: expressions separated by `,`, evaluated in order.
