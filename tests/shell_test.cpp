@@ -172,7 +172,7 @@ TEST_CASE("completion: shell functions, peers, remote modules and functions") {
         return t.sh2.complete(line, start, line.size());
     };
     CHECK(at_end("conn") == std::vector<std::string>{"connect", "connect_link", "connected", "connections"});
-    CHECK(at_end("call(s") == std::vector<std::string>{"servers", "srv", "start_server", "stop_server"});
+    CHECK(at_end("call(s") == std::vector<std::string>{"servers", "setelement", "srv", "start_server", "stop_server"});
     CHECK(at_end("call(srv, {ma") == std::vector<std::string>{"math"});
     CHECK(at_end("call(srv, {math, a") == std::vector<std::string>{"add"});
     CHECK(at_end("call(srv, {math, ") == std::vector<std::string>{"add", "echo", "mul", "sleep_ms"});
@@ -377,6 +377,36 @@ TEST_CASE("operators as in erl: arithmetic, comparison, booleans and lists") {
         nested = "(" + nested + ones + ")";
     }
     CHECK(run(sh, nested + ".").find("operations deep") != std::string::npos);
+}
+
+TEST_CASE("erl's pure built-in functions, bare or as erlang:F") {
+    lone_shell t;
+    auto& sh = t.sh;
+    CHECK(run(sh, "L = [a, b, c], {length(L), hd(L), tl(L), erlang:length(L)}.") == "{3,a,[b,c],3}");
+    CHECK(run(sh, "T = {x, y}, {element(2, T), setelement(1, T, z), tuple_size(T), tuple_to_list(T)}.") ==
+          "{y,{z,y},2,[x,y]}");
+    CHECK(run(sh, "list_to_tuple([1, 2]).") == "{1,2}");
+    CHECK(run(sh, "M = #{a => 1}, {map_get(a, M), map_size(M), is_map_key(a, M), is_map_key(b, M)}.") ==
+          "{1,1,true,false}");
+    CHECK(run(sh, "{abs(-3), abs(-2.5), max(1, 1.0), min(2, a), round(2.5), round(-2.5), trunc(-2.7), float(3)}.") ==
+          "{3,2.5,1,2,3,-3,-2,3.0}");
+    CHECK(run(sh, "{is_atom(a), is_integer(1.0), is_float(1.0), is_boolean(true), is_boolean(1), is_number(1), "
+                  "is_list([]), is_tuple({}), is_map(#{}), is_binary(<<>>)}.") ==
+          "{true,false,true,true,false,true,true,true,true,true}");
+    CHECK(run(sh, "{byte_size(<<1, 2>>), byte_size(\"é\")}.") == "{2,2}");
+    // Bad arguments say which call; an overflow is an overflow, as with the operators.
+    CHECK(run(sh, "length(a).") == "** exception error: bad argument in function length/1: length(a)");
+    CHECK(run(sh, "hd([]).") == "** exception error: bad argument in function hd/1: hd([])");
+    CHECK(run(sh, "element(0, {a}).") == "** exception error: bad argument in function element/2: element(0, {a})");
+    CHECK(run(sh, "map_get(b, #{a => 1}).") ==
+          "** exception error: bad argument in function map_get/2: map_get(b, #{a => 1})");
+    CHECK(run(sh, "abs(-9223372036854775808).") ==
+          "** exception error: integer overflow (integers are 64-bit): abs(-9223372036854775808)");
+    CHECK(run(sh, "round(1.0e300).") == "** exception error: integer overflow (integers are 64-bit): round(1.0e300)");
+    CHECK(run(sh, "erlang:nosuch(1).").find("undefined") != std::string::npos);
+    // Tab offers them.
+    CHECK(sh.complete("leng", 0, 4) == std::vector<std::string>{"length"});
+    CHECK(sh.complete("erlang:is_map", 0, 13) == std::vector<std::string>{"erlang:is_map", "erlang:is_map_key"});
 }
 
 TEST_CASE("f, b, v, e and statement numbers") {
@@ -643,7 +673,7 @@ TEST_CASE("completion offers what runs") {
     CHECK(at_end(t.sh1, "X = no") == std::vector<std::string>{"node", "nodes"});
     CHECK(at_end(t.sh1, "net_adm:") == std::vector<std::string>{"net_adm:ping"});
     CHECK(at_end(t.sh1, "rpc:c") == std::vector<std::string>{"rpc:call", "rpc:cast"});
-    CHECK(at_end(t.sh1, "erlang:") == std::vector<std::string>{"erlang:node", "erlang:nodes"});
+    CHECK(at_end(t.sh1, "erlang:no") == std::vector<std::string>{"erlang:node", "erlang:nodes"});
     CHECK(at_end(t.sh1, "rot:no") == std::vector<std::string>{"rot:node", "rot:nodes"});
     // The node's own modules, once it is connected to itself (completion does not dial).
     CHECK(run(t.sh1, "math:echo(1).") == "1");

@@ -6,7 +6,8 @@
 // answer. A term that parses as a literal must print, wrapped and as JSON,
 // without throwing, and its wrapped form must read back as the same term.
 // A term {A, B} is given to every operator (A op B, op A): each answers or
-// throws rotsh::shell_error (badarith, badarg), never overflows or crashes.
+// throws rotsh::shell_error (badarith, badarg), never overflows or crashes;
+// so does every built-in function, given (A), (A, B) or (A, B, A).
 // Anything else (another exception, a crash, a sanitizer report, a mismatch)
 // is a bug. Seeds live in tests/corpus/shell/.
 
@@ -18,7 +19,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
+#include "builtins.hpp"
 #include "format.hpp"
 #include "operators.hpp"
 #include "shell.hpp"
@@ -62,6 +65,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             try {
                 (void)rotsh::unary_operation(op, a);
             } catch (const rotsh::shell_error&) {
+            }
+        }
+        for (const auto name : rotsh::builtin_names()) {
+            const std::vector<rot::term> args{a, b, a};
+            for (std::size_t n = 1; n <= args.size(); ++n) {
+                if (!rotsh::is_builtin(name, n)) continue;
+                try {
+                    (void)rotsh::call_builtin(name, {args.begin(), args.begin() + static_cast<std::ptrdiff_t>(n)});
+                } catch (const rotsh::shell_error&) {
+                }
             }
         }
     }

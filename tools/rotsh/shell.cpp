@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "builtins.hpp"
 #include "format.hpp"
 #include "operators.hpp"
 
@@ -421,6 +422,7 @@ const std::vector<std::string>& shell::help_lines() {
         "modules()                   the modules this node exports",
         "Pattern = Expr              match, binding the pattern's unbound variables",
         "A + B, A == B, A ++ B ...   erl's operators (docs/SHELL.md, \"Operators\")",
+        "length(L), element(N, T)... erl's pure built-in functions (docs/SHELL.md)",
         "tc(Expr)                    {Microseconds, Value}: the time Expr takes",
         "b()                         the bindings",
         "f(), f(X)                   forget every binding, or X",
@@ -577,6 +579,7 @@ term shell::call(const expr& e, bindings& b) {
         }
         return apply(a->shell_function, args, b);
     }
+    if (module == "erlang" && is_builtin(function, arity)) return call_builtin(function, args);
     return local_call({module, function, std::move(args)}, call_timeout_);
 }
 
@@ -707,6 +710,7 @@ term shell::apply(std::string_view f, const std::vector<term>& a, bindings& b) {
         quit_ = true;
         return atom("ok");
     }
+    if (is_builtin(f, n)) return call_builtin(f, a);
     raise(errc::undef, fmt::format("undefined shell command {}/{}", f, n));
 }
 
@@ -839,12 +843,15 @@ std::vector<std::string> shell::complete(std::string_view line, std::size_t star
             for (const auto& fn : shell_functions()) functions.emplace_back(fn.name);
         for (const auto& a : aliases)
             if (a.module == module) functions.emplace_back(a.function);
+        if (module == "erlang")
+            for (const auto name : builtin_names()) functions.emplace_back(name);
         const auto modules = node_.modules();
         if (std::find(modules.begin(), modules.end(), module) != modules.end())
             for (auto& fn : remote_names(node_.name(), module)) functions.push_back(std::move(fn));
         for (const auto& fn : functions) candidates.push_back(module + ":" + fn);
     } else {
         for (const auto& fn : shell_functions()) candidates.emplace_back(fn.name);
+        for (const auto name : builtin_names()) candidates.emplace_back(name);
         for (const auto& peer : node_.connected()) candidates.push_back(peer);
     }
     std::erase_if(candidates, [&](const std::string& c) { return c.rfind(word, 0) != 0; });
