@@ -404,8 +404,40 @@ TEST_CASE("erl's pure built-in functions, bare or as erlang:F") {
           "** exception error: integer overflow (integers are 64-bit): abs(-9223372036854775808)");
     CHECK(run(sh, "round(1.0e300).") == "** exception error: integer overflow (integers are 64-bit): round(1.0e300)");
     CHECK(run(sh, "erlang:nosuch(1).").find("undefined") != std::string::npos);
+    // lists and maps, the most used of them.
+    CHECK(run(sh, "{lists:seq(1, 4), lists:seq(5, 4), lists:sum([1, 2.5]), lists:reverse([1, 2])}.") ==
+          "{[1,2,3,4],[],3.5,[2,1]}");
+    CHECK(run(sh, "{lists:sort([b, 1.0, 1, a, 0]), lists:usort([2, 1, 2.0, 1]), lists:max([1, 3, 2]), "
+                  "lists:min([b, a])}.") == "{[0,1.0,1,a,b],[1,2],3,a}");
+    CHECK(run(sh, "{lists:nth(2, [a, b]), lists:last([1, 2]), lists:member(1.0, [1]), lists:append([1], [2]), "
+                  "lists:zip([1, 2], [a, b])}.") == "{b,2,false,[1,2],[{1,a},{2,b}]}");
+    CHECK(run(sh, "lists:keyfind(port, 1, [{name, srv}, {port, 1}]), lists:keyfind(x, 1, [{a}]).") == "false");
+    CHECK(run(sh, "lists:keyfind(port, 1, [{name, srv}, {port, 1}]).") == "{port,1}");
+    CHECK(run(sh, "N = #{a => 1}, {maps:get(a, N), maps:get(b, N, none), maps:find(b, N), maps:put(b, 2, N), "
+                  "maps:remove(a, N), maps:keys(N), maps:values(N), maps:to_list(N), maps:size(N), "
+                  "maps:is_key(a, N)}.") == "{1,none,error,#{a => 1,b => 2},#{},[a],[1],[{a,1}],1,true}");
+    CHECK(run(sh, "{maps:from_list([{a, 1}, {a, 2}, {b, 3}]), maps:merge(#{a => 1, b => 1}, #{b => 2})}.") ==
+          "{#{a => 2,b => 3},#{a => 1,b => 2}}");
+    CHECK(run(sh, "maps:get(b, #{}).") == "** exception error: bad key: b");
+    CHECK(run(sh, "lists:nth(3, [a]).") ==
+          "** exception error: bad argument in function lists:nth/2: lists:nth(3, [a])");
+    CHECK(run(sh, "lists:seq(1, 10000000).") == "** exception error: bad argument in function lists:seq/2: "
+                                                 "lists:seq(1, 10000000) (more than 1000000 elements)");
+    CHECK(run(sh, "lists:seq(-9223372036854775808, -1).").find("more than 1000000") != std::string::npos);
+    CHECK(run(sh, "lists:seq(9223372036854775806, 9223372036854775807).") ==
+          "[9223372036854775806,9223372036854775807]");
+    CHECK(run(sh, "lists:seq(9223372036854775807, -9223372036854775808).") ==
+          "** exception error: bad argument in function lists:seq/2: "
+          "lists:seq(9223372036854775807, -9223372036854775808)");
+    CHECK(run(sh, "lists:sum([9223372036854775807, 1]).") ==
+          "** exception error: integer overflow (integers are 64-bit): 9223372036854775807 + 1");
+    CHECK(run(sh, "lists:nosuch(1).").find("undefined") != std::string::npos);
+    // A module of the node's own by that name comes first.
+    t.n.module("lists").def("seq", [](std::int64_t, std::int64_t) { return std::string("mine"); });
+    CHECK(run(sh, "lists:seq(1, 2).") == "\"mine\"");
     // Tab offers them.
     CHECK(sh.complete("leng", 0, 4) == std::vector<std::string>{"length"});
+    CHECK(sh.complete("maps:ge", 0, 7) == std::vector<std::string>{"maps:get"});
     CHECK(sh.complete("erlang:is_map", 0, 13) == std::vector<std::string>{"erlang:is_map", "erlang:is_map_key"});
 }
 

@@ -67,13 +67,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             } catch (const rotsh::shell_error&) {
             }
         }
-        for (const auto name : rotsh::builtin_names()) {
-            const std::vector<rot::term> args{a, b, a};
-            for (std::size_t n = 1; n <= args.size(); ++n) {
-                if (!rotsh::is_builtin(name, n)) continue;
-                try {
-                    (void)rotsh::call_builtin(name, {args.begin(), args.begin() + static_cast<std::ptrdiff_t>(n)});
-                } catch (const rotsh::shell_error&) {
+        for (const auto module : {"erlang", "lists", "maps"}) {
+            for (const auto name : rotsh::builtin_names(module)) {
+                const std::vector<rot::term> args{a, b, a};
+                for (std::size_t n = 1; n <= args.size(); ++n) {
+                    if (!rotsh::is_builtin(module, name, n)) continue;
+                    try {
+                        (void)rotsh::call_builtin(module, name,
+                                                  {args.begin(), args.begin() + static_cast<std::ptrdiff_t>(n)});
+                    } catch (const rotsh::shell_error&) {
+                    }
                 }
             }
         }

@@ -153,6 +153,8 @@ term integer_operation(std::string_view op, const term& a, const term& b) {
 
 }  // namespace
 
+std::weak_ordering compare_by_value(const term& a, const term& b) { return compare(a, b); }
+
 term unary_operation(std::string_view op, const term& x) {
     if (op == "not") {
         if (!is_boolean(x)) throw shell_error("badarg", fmt::format("bad argument in operator not/1: not {}", x));

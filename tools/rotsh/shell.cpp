@@ -93,7 +93,8 @@ bool is_error_answer(const term& t) {
 std::string exception_text(std::string_view kind, std::string_view message) {
     if (kind == "interrupted") return fmt::format("** interrupted: {}", message);
     // These messages say what happened on their own; the others get their kind.
-    static constexpr std::string_view plain[] = {"undef", "badarg", "exception", "badmatch", "unbound", "badarith"};
+    static constexpr std::string_view plain[] = {"undef",   "badarg",  "exception", "badmatch",
+                                                 "unbound", "badarith", "badkey"};
     if (std::find(std::begin(plain), std::end(plain), kind) != std::end(plain))
         return fmt::format("** exception error: {}", message);
     return fmt::format("** exception error: {}: {}", kind, message);
@@ -422,7 +423,7 @@ const std::vector<std::string>& shell::help_lines() {
         "modules()                   the modules this node exports",
         "Pattern = Expr              match, binding the pattern's unbound variables",
         "A + B, A == B, A ++ B ...   erl's operators (docs/SHELL.md, \"Operators\")",
-        "length(L), element(N, T)... erl's pure built-in functions (docs/SHELL.md)",
+        "length(L), lists:seq(A, B), maps:get(K, M)...  erl's pure built-ins (docs/SHELL.md)",
         "tc(Expr)                    {Microseconds, Value}: the time Expr takes",
         "b()                         the bindings",
         "f(), f(X)                   forget every binding, or X",
@@ -579,7 +580,13 @@ term shell::call(const expr& e, bindings& b) {
         }
         return apply(a->shell_function, args, b);
     }
-    if (module == "erlang" && is_builtin(function, arity)) return call_builtin(function, args);
+    // The shell's lists and maps stand in until the node has modules of those names.
+    const auto has_module = [&](const std::string& m) {
+        const auto mine = node_.modules();
+        return std::find(mine.begin(), mine.end(), m) != mine.end();
+    };
+    if (is_builtin(module, function, arity) && (module == "erlang" || !has_module(module)))
+        return call_builtin(module, function, args);
     return local_call({module, function, std::move(args)}, call_timeout_);
 }
 
@@ -710,7 +717,7 @@ term shell::apply(std::string_view f, const std::vector<term>& a, bindings& b) {
         quit_ = true;
         return atom("ok");
     }
-    if (is_builtin(f, n)) return call_builtin(f, a);
+    if (is_builtin("erlang", f, n)) return call_builtin("erlang", f, a);
     raise(errc::undef, fmt::format("undefined shell command {}/{}", f, n));
 }
 
@@ -843,15 +850,15 @@ std::vector<std::string> shell::complete(std::string_view line, std::size_t star
             for (const auto& fn : shell_functions()) functions.emplace_back(fn.name);
         for (const auto& a : aliases)
             if (a.module == module) functions.emplace_back(a.function);
-        if (module == "erlang")
-            for (const auto name : builtin_names()) functions.emplace_back(name);
+        if (has_builtins(module))
+            for (const auto name : builtin_names(module)) functions.emplace_back(name);
         const auto modules = node_.modules();
         if (std::find(modules.begin(), modules.end(), module) != modules.end())
             for (auto& fn : remote_names(node_.name(), module)) functions.push_back(std::move(fn));
         for (const auto& fn : functions) candidates.push_back(module + ":" + fn);
     } else {
         for (const auto& fn : shell_functions()) candidates.emplace_back(fn.name);
-        for (const auto name : builtin_names()) candidates.emplace_back(name);
+        for (const auto name : builtin_names("erlang")) candidates.emplace_back(name);
         for (const auto& peer : node_.connected()) candidates.push_back(peer);
     }
     std::erase_if(candidates, [&](const std::string& c) { return c.rfind(word, 0) != 0; });
