@@ -379,6 +379,46 @@ TEST_CASE("operators as in erl: arithmetic, comparison, booleans and lists") {
     CHECK(run(sh, nested + ".").find("operations deep") != std::string::npos);
 }
 
+TEST_CASE("list comprehensions, as in erl") {
+    lone_shell t;
+    auto& sh = t.sh;
+    CHECK(run(sh, "[X * 2 || X <- [1, 2, 3]].") == "[2,4,6]");
+    CHECK(run(sh, "[X || X <- lists:seq(1, 10), X rem 3 =:= 0].") == "[3,6,9]");
+    CHECK(run(sh, "[{X, Y} || X <- [1, 2], Y <- [a, b]].") == "[{1,a},{1,b},{2,a},{2,b}]");
+    // A pattern picks; what does not match is skipped. Generators see earlier variables.
+    CHECK(run(sh, "[P || {ok, P} <- [{ok, 1}, {error, x}, {ok, 2}]].") == "[1,2]");
+    CHECK(run(sh, "[Y || X <- [[1, 2], [3]], Y <- X].") == "[1,2,3]");
+    CHECK(run(sh, "Z = 10, [Z + X || X <- [1]].") == "[11]");
+    CHECK(run(sh, "[{K, V} || K := V <- #{a => 1}].").find("syntax_error") != std::string::npos);
+    // Variables bound inside stay inside.
+    CHECK(run(sh, "[W || W <- [1]], W.") == "** exception error: variable 'W' is unbound");
+    CHECK(run(sh, "[{Y = X * 2, Y} || X <- [1, 2]].") == "[{2,2},{4,4}]");
+    CHECK(run(sh, "Y.") == "** exception error: variable 'Y' is unbound");
+    CHECK(run(sh, "[X || X <- []].") == "[]");
+    // Failures.
+    CHECK(run(sh, "[X || X <- a].") == "** exception error: bad generator: a is not a list");
+    CHECK(run(sh, "[X || X <- [1], 7].") == "** exception error: bad filter: 7 is not a boolean");
+    CHECK(run(sh, "[X || X <- lists:seq(1, 1000), Y <- lists:seq(1, 1001)].") ==
+          "** exception error: bad argument: a list comprehension of more than 1000000 elements");
+    CHECK(run(sh, "[X || <- [1]].") == "** exception error: syntax_error: 1:7: expected an expression but found '<-'");
+    // A long one gives up on interrupt() (Ctrl-C), binding nothing.
+    std::atomic<bool> running{false};
+    t.n.module("probe").def("tick", [&running] {
+        running = true;
+        return false;
+    });
+    std::thread interrupter([&] {
+        CHECK(eventually([&] { return running.load(); }));
+        sh.interrupt();
+    });
+    const auto out = sh.eval("L = [X || X <- lists:seq(1, 1000000), Y <- lists:seq(1, 1000000), probe:tick()].");
+    interrupter.join();
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].interrupted);
+    CHECK(out[0].line == "** interrupted: gave up a list comprehension");
+    CHECK(run(sh, "L.") == "** exception error: variable 'L' is unbound");
+}
+
 TEST_CASE("erl's pure built-in functions, bare or as erlang:F") {
     lone_shell t;
     auto& sh = t.sh;

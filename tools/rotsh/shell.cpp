@@ -32,6 +32,8 @@ constexpr auto completion_timeout = 300ms;
 // A signal handler cannot notify a condition variable, so waits look at the
 // interrupt flag this often.
 constexpr auto interrupt_poll = 10ms;
+// A list comprehension builds at most this many elements (as lists:seq).
+constexpr std::size_t max_comprehension = 1'000'000;
 // Statements v(N) and e(N) reach back to, as many as erl keeps by default.
 constexpr std::size_t history_limit = 20;
 // call(Node, MFA, infinity).
@@ -319,7 +321,9 @@ bool match(const expr& pattern, const term& value, const bindings& bound, bindin
             return true;
         case expr::kind::call:
         case expr::kind::match:
-        case expr::kind::op: break;  // not patterns: the parser lets none through
+        case expr::kind::op:
+        case expr::kind::comprehension:
+        case expr::kind::generator: break;  // not patterns: the parser lets none through
     }
     return false;
 }
@@ -423,7 +427,8 @@ const std::vector<std::string>& shell::help_lines() {
         "modules()                   the modules this node exports",
         "Pattern = Expr              match, binding the pattern's unbound variables",
         "A + B, A == B, A ++ B ...   erl's operators (docs/SHELL.md, \"Operators\")",
-        "length(L), lists:seq(A, B), maps:get(K, M)...  erl's pure built-ins (docs/SHELL.md)",
+        "length(L), lists:seq(A, B)  erl's pure built-ins, lists and maps too (docs/SHELL.md)",
+        "[E || X <- List, Filter]    a list comprehension",
         "tc(Expr)                    {Microseconds, Value}: the time Expr takes",
         "b()                         the bindings",
         "f(), f(X)                   forget every binding, or X",
@@ -548,6 +553,14 @@ term shell::evaluate(const expr& e, bindings& b) {
             }
             return binary_operation(e.name, left, evaluate(e.items[1], b));
         }
+        case expr::kind::comprehension: {
+            // Its variables are its own: they do not outlive it.
+            bindings inner = b;
+            term::list_type out;
+            comprehend(e, 1, inner, out);
+            return term::make_list(std::move(out));
+        }
+        case expr::kind::generator: break;  // only inside a comprehension
         case expr::kind::match: {
             term value = evaluate(e.items[1], b);
             bindings fresh;
@@ -558,6 +571,52 @@ term shell::evaluate(const expr& e, bindings& b) {
         }
     }
     raise(errc::exception, "unknown expression");
+}
+
+namespace {
+/// Whether evaluating `e` may bind variables (it holds a match).
+bool binds(const expr& e) {
+    if (e.what == expr::kind::match) return true;
+    return std::any_of(e.items.begin(), e.items.end(), binds) || std::any_of(e.callee.begin(), e.callee.end(), binds);
+}
+}  // namespace
+
+term shell::evaluate_unbinding(const expr& e, bindings& b) {
+    if (!binds(e)) return evaluate(e, b);
+    // What the expression binds is for this turn of the comprehension only.
+    std::vector<std::string> before;
+    for (const auto& kv : b) before.push_back(kv.first);
+    term value = evaluate(e, b);
+    std::erase_if(b, [&](const auto& kv) { return !std::binary_search(before.begin(), before.end(), kv.first); });
+    return value;
+}
+
+void shell::comprehend(const expr& e, std::size_t next, bindings& b, term::list_type& out) {
+    if (interrupted_.load(std::memory_order_relaxed)) throw shell_error("interrupted", "gave up a list comprehension");
+    if (next == e.items.size()) {
+        if (out.size() >= max_comprehension)
+            raise(errc::badarg, fmt::format("bad argument: a list comprehension of more than {} elements",
+                                            max_comprehension));
+        out.push_back(evaluate_unbinding(e.items[0], b));
+        return;
+    }
+    const expr& q = e.items[next];
+    if (q.what != expr::kind::generator) {
+        const term keep = evaluate_unbinding(q, b);
+        if (!keep.is_atom("true") && !keep.is_atom("false"))
+            throw shell_error("badarg", fmt::format("bad filter: {} is not a boolean", keep));
+        if (keep.is_atom("true")) comprehend(e, next + 1, b, out);
+        return;
+    }
+    const term list = evaluate_unbinding(q.items[1], b);
+    if (!list.is_list()) throw shell_error("badarg", fmt::format("bad generator: {} is not a list", list));
+    for (const auto& x : list.as_list()) {
+        bindings fresh;
+        if (!match(q.items[0], x, b, fresh)) continue;  // what does not match is skipped, as in erl
+        for (auto& [name, value] : fresh) b.insert_or_assign(name, std::move(value));
+        comprehend(e, next + 1, b, out);
+        for (const auto& [name, value] : fresh) b.erase(name);
+    }
 }
 
 term shell::call(const expr& e, bindings& b) {

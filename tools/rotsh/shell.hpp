@@ -107,6 +107,10 @@ private:
     rot::term evaluate(const expr& e, bindings& b);
     std::vector<rot::term> evaluate_all(const std::vector<expr>& es, bindings& b);
     rot::term call(const expr& e, bindings& b);
+    /// Runs comprehension `e` from qualifier `next` on, adding to `out`.
+    void comprehend(const expr& e, std::size_t next, bindings& b, rot::term::list_type& out);
+    /// evaluate(), forgetting afterwards what it bound.
+    rot::term evaluate_unbinding(const expr& e, bindings& b);
     rot::term shell_call(std::string_view function, const std::vector<expr>& args, bindings& b);
     rot::term apply(std::string_view function, const std::vector<rot::term>& args, bindings& b);
     rot::term local_call(const rot::mfa& request, std::chrono::milliseconds timeout);

@@ -147,7 +147,7 @@ private:
         for (std::string_view p : {"=:=", "=/="})
             if (looking_at(pos_, p)) return 3;
         if (looking_at(pos_, "=<<")) return 1;
-        for (std::string_view p : {"=>", ":=", "==", "/=", "=<", ">=", "++", "--"})
+        for (std::string_view p : {"=>", ":=", "==", "/=", "=<", ">=", "++", "--", "||", "<-"})
             if (looking_at(pos_, p)) return 2;
         return 1;
     }
@@ -483,9 +483,9 @@ private:
     expr list(position where, int depth) {
         expr e = make(expr::kind::list, where);
         if (accept("]")) return e;
-        do {
-            e.items.push_back(expression(depth + 1));
-        } while (accept(","));
+        e.items.push_back(expression(depth + 1));
+        if (accept("||")) return comprehension(std::move(e), depth);
+        while (accept(",")) e.items.push_back(expression(depth + 1));
         if (accept("|")) {
             e.items.push_back(expression(depth + 1));
             e.has_tail = true;
@@ -493,6 +493,25 @@ private:
         } else {
             expect("]", "',' or ']'");
         }
+        return grown(std::move(e));
+    }
+
+    // [Template || Pattern <- List, Filter, ...], the template read.
+    expr comprehension(expr list, int depth) {
+        expr e = make(expr::kind::comprehension, list.where);
+        e.items.push_back(std::move(list.items[0]));
+        do {
+            expr q = expression(depth + 1);
+            if (accept("<-")) {
+                check_pattern(q);
+                expr g = make(expr::kind::generator, q.where);
+                g.items.push_back(std::move(q));
+                g.items.push_back(expression(depth + 1));
+                q = grown(std::move(g));
+            }
+            e.items.push_back(std::move(q));
+        } while (accept(","));
+        expect("]", "',' or ']'");
         return grown(std::move(e));
     }
 
@@ -551,13 +570,15 @@ private:
                 return;
             case expr::kind::call:
             case expr::kind::match:
-            case expr::kind::op: fail_at(e.where, "illegal pattern");
+            case expr::kind::op:
+            case expr::kind::comprehension:
+            case expr::kind::generator: fail_at(e.where, "illegal pattern");
         }
     }
 
     // `:=` only matches; in an expression it is an error, as in Erlang.
     static void check_expression(const expr& e) {
-        if (e.what == expr::kind::match) return check_expression(e.items[1]);
+        if (e.what == expr::kind::match || e.what == expr::kind::generator) return check_expression(e.items[1]);
         if (e.what == expr::kind::map)
             for (std::size_t i = 0; i < e.exact.size(); ++i)
                 if (e.exact[i]) fail_at(e.items[2 * i].where, "only '=>' builds a map (':=' is for patterns)");

@@ -32,6 +32,8 @@ struct expr {
         call,      ///< `callee` is {Function} or {Module, Function} (atoms or variables); `items` the arguments
         match,     ///< `items[0] = items[1]`: a pattern and an expression
         op,        ///< operator `name` (`+`, `div`, `andalso`...) on `items` (one operand or two)
+        comprehension,  ///< `[items[0] || items[1], ...]`: generators and filters
+        generator,      ///< `items[0] <- items[1]`: a pattern and a list, in a comprehension
     };
     kind what = kind::literal;
     position where;
