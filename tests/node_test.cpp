@@ -404,7 +404,7 @@ TEST_CASE("a node that stops fails its peers' calls in flight") {
     node n2(test_node("node2"));
     n2.connect("127.0.0.1", {.name = "cl", .port = port}, 1);
     auto pending = async_call(n2, "srv", {"slow", "wait", {}}, 60s, asio::use_future);
-    CHECK(eventually([&] { return n2.connections()[0].calls_pending == 1; }));
+    CHECK(eventually([&] { return total(n2, &connection_info::calls_pending) == 1; }));
     std::thread stopper([&] { n1.reset(); });
     REQUIRE(pending.wait_for(5s) == std::future_status::ready);
     CHECK_THROWS_AS(pending.get(), std::system_error);

@@ -263,7 +263,7 @@ TEST_CASE("SIGSTOP of the server: declared down within the dead-peer timeout, ca
     CHECK(client.connect("127.0.0.1", {.name = "cl", .port = server.port, .supervise = true}, 2) == "srv");
     auto forever = async_call(client, "srv", {"work", "run", {1, 60000}}, std::chrono::milliseconds::max(),
                               asio::use_future);
-    REQUIRE(eventually([&] { return client.connections()[0].calls_pending + client.connections()[1].calls_pending == 1; }));
+    REQUIRE(eventually([&] { return total(client, &connection_info::calls_pending) == 1; }));
     server.p.signal(SIGSTOP);
     const auto stopped = clock_type::now();
     REQUIRE(eventually([&] { return seen.downs("srv") == 1; }, 5s));
@@ -424,8 +424,7 @@ TEST_CASE("requests from different connections are served in turn") {
     // 200 requests of 50 ms: 5 s of the pool's time.
     outcomes backlog;
     for (int i = 0; i < 200; ++i) async_call(greedy, "srv", {"work", "run", {i, 50}}, 30s, backlog.handler(i));
-    REQUIRE(eventually([&] { return srv.connections().size() == 2 && srv.connections()[0].requests_running +
-                                                                          srv.connections()[1].requests_running > 100; }));
+    REQUIRE(eventually([&] { return total(srv, &connection_info::requests_running) > 100; }));
     const auto asked = clock_type::now();
     CHECK(modest.call<int>("srv", {"work", "run", {7, 50}}, 3s) == 7);
     // Served after at most one turn of each connection, not after the backlog.

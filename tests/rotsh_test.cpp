@@ -186,7 +186,7 @@ load = ["{}"]
 
     // A call in flight when the node stops fails at once; the node exits 0.
     auto slow = async_call_future(us, "served_cl", {"math", "sleep_ms", {3000}});
-    REQUIRE(eventually([&] { return us.connections()[0].calls_pending + us.connections()[1].calls_pending == 1; }));
+    REQUIRE(eventually([&] { return total(us, &connection_info::calls_pending) == 1; }));
     served.signal(SIGTERM);
     REQUIRE(slow.wait_for(10s) == std::future_status::ready);
     const auto r = slow.get();
@@ -266,7 +266,7 @@ shutdown_grace_ms = {}
         std::atomic<int> ended{0};
         for (int i = 0; i < 1000; ++i)
             async_call(us, "busy", {"math", "sleep_ms", {100}}, 60s, [&](std::error_code, term) { ++ended; });
-        REQUIRE(eventually([&] { return us.connections()[0].calls_pending == 1000; }));
+        REQUIRE(eventually([&] { return total(us, &connection_info::calls_pending) == 1000; }));
         served.signal(SIGTERM);
         const auto signalled = std::chrono::steady_clock::now();
         REQUIRE(served.wait_exit(5s));
@@ -279,7 +279,7 @@ shutdown_grace_ms = {}
         child_process served({ROTSH, "--config", with_hub(cfg(20000)), "--serve"}, true);
         REQUIRE(eventually([&] { return us.connected("busy") == 1; }, 10s));
         async_call(us, "busy", {"math", "sleep_ms", {30000}}, 60s, [](std::error_code, term) {});
-        REQUIRE(eventually([&] { return us.connections()[0].calls_pending == 1; }));
+        REQUIRE(eventually([&] { return total(us, &connection_info::calls_pending) == 1; }));
         served.signal(SIGTERM);
         CHECK_FALSE(served.wait_exit(300ms));  // waiting for the handler, within its grace
         served.signal(SIGINT);
@@ -504,7 +504,7 @@ TEST_CASE("Ctrl-C in a script gives up the call, says goodbye to peers and exits
     rotsh_process sh({"--name", "scripted", "--cookie", test_cookie});
     CHECK(sh.say(fmt::format("connect(\"127.0.0.1\", [{{port, {}}}], 1).", port)) == "{ok,srv}");
     sh.p.write("call(srv, {slow, wait, []}, infinity).\n");
-    REQUIRE(eventually([&] { return !srv.connections().empty() && srv.connections()[0].requests_running == 1; }));
+    REQUIRE(eventually([&] { return total(srv, &connection_info::requests_running) == 1; }));
     sh.p.signal(SIGINT);
     REQUIRE(sh.p.wait_exit(5s));
     CHECK(sh.p.exit_code() == 130);

@@ -160,7 +160,7 @@ TEST_CASE("rotsh at a terminal: UTF-8, statements over lines, numbered prompts, 
         // During a call, it gives up that call only.
         t.type("call(srv, {math, sleep_ms, [3000]}, infinity).");
         t.key("Enter");
-        REQUIRE(eventually([&] { return !n1.connections().empty() && n1.connections()[0].requests_running == 1; }));
+        REQUIRE(eventually([&] { return total(n1, &connection_info::requests_running) == 1; }));
         t.key("C-c");
         REQUIRE_MESSAGE(t.shows("** interrupted"), t.screen());
         REQUIRE(t.shows("node2 5>"));

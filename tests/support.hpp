@@ -27,6 +27,14 @@ inline bool eventually(const std::function<bool()>& condition, std::chrono::mill
     return true;
 }
 
+/// A count summed over a node's connections, however many it has at the
+/// moment (one snapshot: a pool may be short of connections, or lose one).
+inline std::size_t total(const rot::node& n, std::size_t rot::connection_info::*field) {
+    std::size_t sum = 0;
+    for (const auto& c : n.connections()) sum += c.*field;
+    return sum;
+}
+
 /// A gate a handler can wait at until the test opens it (bounded, so a
 /// failing test cannot hang the handler pool).
 class gate {
