@@ -397,10 +397,33 @@ TEST_CASE("list comprehensions, as in erl") {
     CHECK(run(sh, "[X || X <- []].") == "[]");
     // Failures.
     CHECK(run(sh, "[X || X <- a].") == "** exception error: bad generator: a is not a list");
-    CHECK(run(sh, "[X || X <- [1], 7].") == "** exception error: bad filter: 7 is not a boolean");
+    CHECK(run(sh, "[X || X <- [1], lists:nth(1, [7])].") == "** exception error: bad filter: 7 is not a boolean");
     CHECK(run(sh, "[X || X <- lists:seq(1, 1000), Y <- lists:seq(1, 1001)].") ==
-          "** exception error: bad argument: a list comprehension of more than 1000000 elements");
+          "** exception error: bad argument: list comprehensions building more than 1000000 terms");
     CHECK(run(sh, "[X || <- [1]].") == "** exception error: syntax_error: 1:7: expected an expression but found '<-'");
+    // Generator patterns bind afresh, shadowing; a filter's bindings hold for the rest of its turn.
+    CHECK(run(sh, "X = 1, [X || X <- [1, 2, 3]].") == "[1,2,3]");
+    CHECK(run(sh, "[X || X <- [1], X <- [2]], X.") == "1");
+    CHECK(run(sh, "[{X, Y} || Y <- [1, 2], X <- [5, 6]].") == "[{5,1},{6,1},{5,2},{6,2}]");
+    CHECK(run(sh, "[Q || Y <- [1, 2], (Q = Y) > 0].") == "[1,2]");
+    CHECK(run(sh, "Q.") == "** exception error: variable 'Q' is unbound");
+    CHECK(run(sh, "[P || {A, _} = P <- [{1, a}, x]].") == "[{1,a}]");
+    // A filter that is a guard expression counts as false when it fails, or is not a boolean, as in erl.
+    CHECK(run(sh, "[X || X <- [a, 1, 2], X rem 2 =:= 0].") == "[2]");
+    CHECK(run(sh, "[1 || true, 1].") == "[]");
+    CHECK(run(sh, "[X || X <- [1], nosuch(X)].") == "** exception error: undefined shell command nosuch/1");
+    // The budget is the statement's: nested comprehensions and copied values count.
+    CHECK(run(sh, "L = lists:seq(1, 1000000), length([L || _ <- L]).") ==
+          "** exception error: bad argument: list comprehensions building more than 1000000 terms");
+    CHECK(run(sh, "M = lists:seq(1, 2000), length([[1 || _ <- M] || _ <- M]).") ==
+          "** exception error: bad argument: list comprehensions building more than 1000000 terms");
+    CHECK(run(sh, "M2 = lists:seq(1, 500), length([[1 || _ <- M2] || _ <- M2]).") == "500");
+    // Many qualifiers are bounded like deep nesting.
+    std::string many = "[1 || ";
+    for (int i = 0; i < 150; ++i) many += "true, ";
+    CHECK(run(sh, many + "true].").find("more than 100 qualifiers") != std::string::npos);
+    CHECK(run(sh, "X<-1.") == "** exception error: syntax_error: 1:2: expected ',' or '.' but found '<-' "
+                              "(outside a list comprehension, write X < -1 with a space)");
     // A long one gives up on interrupt() (Ctrl-C), binding nothing.
     std::atomic<bool> running{false};
     t.n.module("probe").def("tick", [&running] {
@@ -438,8 +461,10 @@ TEST_CASE("erl's pure built-in functions, bare or as erlang:F") {
     CHECK(run(sh, "length(a).") == "** exception error: bad argument in function length/1: length(a)");
     CHECK(run(sh, "hd([]).") == "** exception error: bad argument in function hd/1: hd([])");
     CHECK(run(sh, "element(0, {a}).") == "** exception error: bad argument in function element/2: element(0, {a})");
-    CHECK(run(sh, "map_get(b, #{a => 1}).") ==
-          "** exception error: bad argument in function map_get/2: map_get(b, #{a => 1})");
+    CHECK(run(sh, "map_get(b, #{a => 1}).") == "** exception error: bad key: b");
+    CHECK(run(sh, "maps:get(a, x).") == "** exception error: bad map: x");
+    CHECK(run(sh, "length(\"abc\").") == "** exception error: bad argument in function length/1: "
+                                           "length(\"abc\") (a string is not a list of characters here)");
     CHECK(run(sh, "abs(-9223372036854775808).") ==
           "** exception error: integer overflow (integers are 64-bit): abs(-9223372036854775808)");
     CHECK(run(sh, "round(1.0e300).") == "** exception error: integer overflow (integers are 64-bit): round(1.0e300)");

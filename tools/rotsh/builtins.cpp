@@ -39,14 +39,28 @@ constexpr std::int64_t max_built_list = 1'000'000;
 
 bool less(const term& a, const term& b) { return compare_by_value(a, b) < 0; }
 
+constexpr std::string_view not_a_list = " (a string is not a list of characters here)";
+
 const term::list_type& list_arg(std::string_view n, const args_t& a, std::size_t i) {
-    if (!a[i].is_list()) badarg(n, a);
+    if (!a[i].is_list()) badarg(n, a, a[i].is_string() ? not_a_list : "");
     return a[i].as_list();
 }
 
-const term::map_type& map_arg(std::string_view n, const args_t& a, std::size_t i) {
-    if (!a[i].is_map()) badarg(n, a);
+const term::map_type& map_arg(std::string_view, const args_t& a, std::size_t i) {
+    if (!a[i].is_map()) throw shell_error("badmap", fmt::format("bad map: {}", a[i]));
     return a[i].as_map();
+}
+
+/// Entries by key, the last for each key kept (as erl's from_list and merge).
+term map_of_entries(term::map_type entries) {
+    std::stable_sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    term::map_type out;
+    out.reserve(entries.size());
+    for (auto& kv : entries) {
+        if (!out.empty() && out.back().first == kv.first) out.back().second = std::move(kv.second);
+        else out.push_back(std::move(kv));
+    }
+    return term::make_map(std::move(out));
 }
 
 /// `m` with `key` set to `value` (or removed, without one).
@@ -112,7 +126,7 @@ constexpr builtin builtins[] = {
      }},
     {"erlang", "hd", 1,
      [](std::string_view n, const args_t& a) -> term {
-         if (!a[0].is_list() || a[0].as_list().empty()) badarg(n, a);
+         if (list_arg(n, a, 0).empty()) badarg(n, a);
          return a[0].as_list().front();
      }},
     {"erlang", "is_atom", 1, type_test<&term::is_atom>},
@@ -131,8 +145,7 @@ constexpr builtin builtins[] = {
     {"erlang", "is_tuple", 1, type_test<&term::is_tuple>},
     {"erlang", "length", 1,
      [](std::string_view n, const args_t& a) -> term {
-         if (!a[0].is_list()) badarg(n, a);
-         return a[0].as_list().size();
+         return list_arg(n, a, 0).size();
      }},
     {"erlang", "list_to_tuple", 1,
      [](std::string_view n, const args_t& a) -> term {
@@ -141,9 +154,9 @@ constexpr builtin builtins[] = {
      }},
     {"erlang", "map_get", 2,
      [](std::string_view n, const args_t& a) -> term {
-         const term* v = a[1].is_map() ? a[1].find(a[0]) : nullptr;
-         if (!v) badarg(n, a);
-         return *v;
+         (void)map_arg(n, a, 1);
+         if (const term* v = a[1].find(a[0])) return *v;
+         throw shell_error("badkey", fmt::format("bad key: {}", a[0]));
      }},
     {"erlang", "map_size", 1,
      [](std::string_view n, const args_t& a) -> term {
@@ -170,7 +183,7 @@ constexpr builtin builtins[] = {
      }},
     {"erlang", "tl", 1,
      [](std::string_view n, const args_t& a) -> term {
-         if (!a[0].is_list() || a[0].as_list().empty()) badarg(n, a);
+         if (list_arg(n, a, 0).empty()) badarg(n, a);
          return term::make_list(term::list_type(a[0].as_list().begin() + 1, a[0].as_list().end()));
      }},
     {"erlang", "trunc", 1,
@@ -292,15 +305,12 @@ constexpr builtin builtins[] = {
      }},
     {"maps", "from_list", 1,
      [](std::string_view n, const args_t& a) -> term {
-         term::map_type out;
+         term::map_type entries;
          for (const auto& kv : list_arg(n, a, 0)) {
              if (!kv.is_tuple() || kv.as_tuple().size() != 2) badarg(n, a);
-             const term& key = kv.as_tuple()[0];
-             // The last value for a key wins, as erl.
-             std::erase_if(out, [&](const auto& e) { return e.first == key; });
-             out.emplace_back(key, kv.as_tuple()[1]);
+             entries.emplace_back(kv.as_tuple()[0], kv.as_tuple()[1]);
          }
-         return term::make_map(std::move(out));
+         return map_of_entries(std::move(entries));
      }},
     {"maps", "get", 2,
      [](std::string_view n, const args_t& a) -> term {
@@ -327,12 +337,10 @@ constexpr builtin builtins[] = {
      }},
     {"maps", "merge", 2,
      [](std::string_view n, const args_t& a) -> term {
-         term::map_type out = map_arg(n, a, 0);
-         for (const auto& kv : map_arg(n, a, 1)) {
-             std::erase_if(out, [&](const auto& e) { return e.first == kv.first; });
-             out.push_back(kv);
-         }
-         return term::make_map(std::move(out));
+         term::map_type entries = map_arg(n, a, 0);
+         const auto& later = map_arg(n, a, 1);
+         entries.insert(entries.end(), later.begin(), later.end());
+         return map_of_entries(std::move(entries));
      }},
     {"maps", "put", 3, [](std::string_view n, const args_t& a) -> term { return map_with(map_arg(n, a, 2), a[0], &a[1]); }},
     {"maps", "remove", 2, [](std::string_view n, const args_t& a) -> term { return map_with(map_arg(n, a, 1), a[0], nullptr); }},

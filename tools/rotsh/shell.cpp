@@ -32,7 +32,8 @@ constexpr auto completion_timeout = 300ms;
 // A signal handler cannot notify a condition variable, so waits look at the
 // interrupt flag this often.
 constexpr auto interrupt_poll = 10ms;
-// A list comprehension builds at most this many elements (as lists:seq).
+// List comprehensions build at most this many terms in one statement,
+// nested ones and values copied into elements included.
 constexpr std::size_t max_comprehension = 1'000'000;
 // Statements v(N) and e(N) reach back to, as many as erl keeps by default.
 constexpr std::size_t history_limit = 20;
@@ -96,7 +97,7 @@ std::string exception_text(std::string_view kind, std::string_view message) {
     if (kind == "interrupted") return fmt::format("** interrupted: {}", message);
     // These messages say what happened on their own; the others get their kind.
     static constexpr std::string_view plain[] = {"undef",   "badarg",  "exception", "badmatch",
-                                                 "unbound", "badarith", "badkey"};
+                                                 "unbound", "badarith", "badkey",   "badmap"};
     if (std::find(std::begin(plain), std::end(plain), kind) != std::end(plain))
         return fmt::format("** exception error: {}", message);
     return fmt::format("** exception error: {}: {}", kind, message);
@@ -319,8 +320,9 @@ bool match(const expr& pattern, const term& value, const bindings& bound, bindin
                 if (!v || !match(pattern.items[i + 1], *v, bound, fresh)) return false;
             }
             return true;
+        case expr::kind::match:  // an alias, P1 = P2: both match
+            return match(pattern.items[0], value, bound, fresh) && match(pattern.items[1], value, bound, fresh);
         case expr::kind::call:
-        case expr::kind::match:
         case expr::kind::op:
         case expr::kind::comprehension:
         case expr::kind::generator: break;  // not patterns: the parser lets none through
@@ -466,6 +468,7 @@ outcome shell::eval_statement(const std::string& text) {
     }
     current_ = ++evaluated_;
     quit_ = false;
+    built_ = 0;
     past record{current_, text, std::nullopt};
     outcome o;
     try {
@@ -554,10 +557,8 @@ term shell::evaluate(const expr& e, bindings& b) {
             return binary_operation(e.name, left, evaluate(e.items[1], b));
         }
         case expr::kind::comprehension: {
-            // Its variables are its own: they do not outlive it.
-            bindings inner = b;
             term::list_type out;
-            comprehend(e, 1, inner, out);
+            comprehend(e, 1, b, out);
             return term::make_list(std::move(out));
         }
         case expr::kind::generator: break;  // only inside a comprehension
@@ -574,48 +575,158 @@ term shell::evaluate(const expr& e, bindings& b) {
 }
 
 namespace {
+
 /// Whether evaluating `e` may bind variables (it holds a match).
 bool binds(const expr& e) {
     if (e.what == expr::kind::match) return true;
     return std::any_of(e.items.begin(), e.items.end(), binds) || std::any_of(e.callee.begin(), e.callee.end(), binds);
 }
-}  // namespace
 
-term shell::evaluate_unbinding(const expr& e, bindings& b) {
-    if (!binds(e)) return evaluate(e, b);
-    // What the expression binds is for this turn of the comprehension only.
-    std::vector<std::string> before;
-    for (const auto& kv : b) before.push_back(kv.first);
-    term value = evaluate(e, b);
-    std::erase_if(b, [&](const auto& kv) { return !std::binary_search(before.begin(), before.end(), kv.first); });
-    return value;
+/// Whether `e` is a guard expression in erl's sense (operators, type tests
+/// and the like on values): as a filter, its failure counts as false.
+bool is_guard(const expr& e) {
+    switch (e.what) {
+        case expr::kind::literal:
+        case expr::kind::variable:
+        case expr::kind::tuple:
+        case expr::kind::list:
+        case expr::kind::map:
+        case expr::kind::op: break;
+        case expr::kind::call: {
+            static constexpr std::string_view guard_bifs[] = {
+                "abs",        "byte_size", "element",   "float",      "hd",         "is_atom",   "is_binary",
+                "is_boolean", "is_float",  "is_integer", "is_list",   "is_map",     "is_map_key", "is_number",
+                "is_tuple",   "length",    "map_get",   "map_size",   "max",        "min",       "round",
+                "tl",         "trunc",     "tuple_size"};
+            const expr& f = e.callee.back();
+            const bool erlang = e.callee.size() == 1 || (e.callee[0].what == expr::kind::literal &&
+                                                         e.callee[0].value.is_atom("erlang"));
+            if (!erlang || f.what != expr::kind::literal || !f.value.is_atom() ||
+                std::find(std::begin(guard_bifs), std::end(guard_bifs), f.value.atom_name()) == std::end(guard_bifs))
+                return false;
+            break;
+        }
+        case expr::kind::match:
+        case expr::kind::comprehension:
+        case expr::kind::generator: return false;
+    }
+    return std::all_of(e.items.begin(), e.items.end(), is_guard);
 }
+
+/// Names bound while it lives are unbound when it ends (exceptions too), and
+/// names it binds itself get their earlier values back: a comprehension's
+/// variables are its own, without copying the bindings around it.
+class binding_scope {
+public:
+    explicit binding_scope(bindings& b, bool watch = true) : b_(b) {
+        if (watch)
+            for (const auto& kv : b_) before_.push_back(kv.first);
+        watching_ = watch;
+    }
+    binding_scope(const binding_scope&) = delete;
+    binding_scope& operator=(const binding_scope&) = delete;
+    ~binding_scope() {
+        for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+            if (it->second) b_.insert_or_assign(it->first, std::move(*it->second));
+            else b_.erase(it->first);
+        }
+        if (watching_)
+            std::erase_if(b_, [&](const auto& kv) {
+                return !std::binary_search(before_.begin(), before_.end(), kv.first);
+            });
+    }
+    /// Binds `name` for the scope's life, shadowing what it was.
+    void bind(const std::string& name, term value) {
+        if (const auto it = b_.find(name); it != b_.end()) {
+            saved_.emplace_back(name, std::move(it->second));
+            it->second = std::move(value);
+        } else {
+            saved_.emplace_back(name, std::nullopt);
+            b_.emplace(name, std::move(value));
+        }
+    }
+
+private:
+    bindings& b_;
+    bool watching_ = false;
+    std::vector<std::string> before_;  // sorted, as the map's keys
+    std::vector<std::pair<std::string, std::optional<term>>> saved_;
+};
+
+/// How much a value costs to build: its terms, strings and binaries by 64 bytes.
+std::size_t weight(const term& t) {
+    switch (t.type()) {
+        case rot::kind::list: {
+            std::size_t w = 1;
+            for (const auto& x : t.as_list()) w += weight(x);
+            return w;
+        }
+        case rot::kind::tuple: {
+            std::size_t w = 1;
+            for (const auto& x : t.as_tuple()) w += weight(x);
+            return w;
+        }
+        case rot::kind::map: {
+            std::size_t w = 1;
+            for (const auto& [k, v] : t.as_map()) w += weight(k) + weight(v);
+            return w;
+        }
+        case rot::kind::string: return 1 + t.as_string().size() / 64;
+        case rot::kind::binary: return 1;  // shared, not copied
+        default: return 1;
+    }
+}
+
+}  // namespace
 
 void shell::comprehend(const expr& e, std::size_t next, bindings& b, term::list_type& out) {
     if (interrupted_.load(std::memory_order_relaxed)) throw shell_error("interrupted", "gave up a list comprehension");
     if (next == e.items.size()) {
-        if (out.size() >= max_comprehension)
-            raise(errc::badarg, fmt::format("bad argument: a list comprehension of more than {} elements",
+        binding_scope scope(b, binds(e.items[0]));
+        term value = evaluate(e.items[0], b);
+        // One budget for the statement: nested comprehensions and values
+        // copied into each element count too.
+        built_ += weight(value);
+        if (built_ > max_comprehension)
+            raise(errc::badarg, fmt::format("bad argument: list comprehensions building more than {} terms",
                                             max_comprehension));
-        out.push_back(evaluate_unbinding(e.items[0], b));
+        out.push_back(std::move(value));
         return;
     }
     const expr& q = e.items[next];
     if (q.what != expr::kind::generator) {
-        const term keep = evaluate_unbinding(q, b);
-        if (!keep.is_atom("true") && !keep.is_atom("false"))
+        // A filter's bindings hold for the rest of this turn.
+        binding_scope scope(b, binds(q));
+        const bool guard = is_guard(q);
+        term keep;
+        try {
+            keep = evaluate(q, b);
+        } catch (const shell_error& x) {
+            if (!guard || x.kind() == "interrupted") throw;
+            return;  // a guard that fails is false, as in erl
+        } catch (const rot::error&) {
+            if (!guard) throw;
+            return;
+        }
+        if (keep.is_atom("true")) return comprehend(e, next + 1, b, out);
+        if (!keep.is_atom("false") && !guard)
             throw shell_error("badarg", fmt::format("bad filter: {} is not a boolean", keep));
-        if (keep.is_atom("true")) comprehend(e, next + 1, b, out);
         return;
     }
-    const term list = evaluate_unbinding(q.items[1], b);
+    term list;
+    {
+        binding_scope scope(b, binds(q.items[1]));
+        list = evaluate(q.items[1], b);
+    }
     if (!list.is_list()) throw shell_error("badarg", fmt::format("bad generator: {} is not a list", list));
     for (const auto& x : list.as_list()) {
+        // A generator's pattern binds afresh, shadowing variables of the same name.
+        bindings none;
         bindings fresh;
-        if (!match(q.items[0], x, b, fresh)) continue;  // what does not match is skipped, as in erl
-        for (auto& [name, value] : fresh) b.insert_or_assign(name, std::move(value));
+        if (!match(q.items[0], x, none, fresh)) continue;  // what does not match is skipped, as in erl
+        binding_scope scope(b, false);
+        for (auto& [name, value] : fresh) scope.bind(name, std::move(value));
         comprehend(e, next + 1, b, out);
-        for (const auto& [name, value] : fresh) b.erase(name);
     }
 }
 

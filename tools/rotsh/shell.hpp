@@ -109,8 +109,7 @@ private:
     rot::term call(const expr& e, bindings& b);
     /// Runs comprehension `e` from qualifier `next` on, adding to `out`.
     void comprehend(const expr& e, std::size_t next, bindings& b, rot::term::list_type& out);
-    /// evaluate(), forgetting afterwards what it bound.
-    rot::term evaluate_unbinding(const expr& e, bindings& b);
+
     rot::term shell_call(std::string_view function, const std::vector<expr>& args, bindings& b);
     rot::term apply(std::string_view function, const std::vector<rot::term>& args, bindings& b);
     rot::term local_call(const rot::mfa& request, std::chrono::milliseconds timeout);
@@ -136,6 +135,7 @@ private:
     std::size_t current_ = 0;  ///< the statement being evaluated (that of e(N) while it re-runs N)
     bool quit_ = false;
     std::atomic<bool> interrupted_{false};
+    std::size_t built_ = 0;  ///< terms list comprehensions built in this statement
     static_assert(std::atomic<bool>::is_always_lock_free, "interrupt() must be async-signal-safe");
 };
 

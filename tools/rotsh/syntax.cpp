@@ -346,7 +346,11 @@ private:
         if (!accept(p)) fail(expected);
     }
     [[noreturn]] void fail(std::string_view expected) const {
-        fail_at(peek().where, fmt::format("expected {} but found {}", expected, describe(peek())));
+        // X<-1 reads as X <- 1, as in Erlang.
+        const bool arrow = peek().kind == tok::punct && peek().text == "<-" && i_ > 0 &&
+                           tokens_[i_ - 1].kind != tok::punct;
+        fail_at(peek().where, fmt::format("expected {} but found {}{}", expected, describe(peek()),
+                                          arrow ? " (outside a list comprehension, write X < -1 with a space)" : ""));
     }
 
     void check_depth(int depth) const {
@@ -501,6 +505,9 @@ private:
         expr e = make(expr::kind::comprehension, list.where);
         e.items.push_back(std::move(list.items[0]));
         do {
+            // Each qualifier is a level of the evaluator's recursion.
+            if (e.items.size() > static_cast<std::size_t>(max_depth))
+                fail_at(peek().where, fmt::format("a list comprehension of more than {} qualifiers", max_depth));
             expr q = expression(depth + 1);
             if (accept("<-")) {
                 check_pattern(q);
@@ -568,8 +575,11 @@ private:
                     check_pattern(e.items[i + 1]);
                 }
                 return;
+            case expr::kind::match:  // an alias: {A, _} = P
+                check_pattern(e.items[0]);
+                check_pattern(e.items[1]);
+                return;
             case expr::kind::call:
-            case expr::kind::match:
             case expr::kind::op:
             case expr::kind::comprehension:
             case expr::kind::generator: fail_at(e.where, "illegal pattern");
