@@ -46,6 +46,8 @@ void register_builtins(node_impl& n) {
                     {atom("connections"), conns.size()},
                     {atom("servers"), n.servers().size()},
                     {atom("calls_pending"), pending},
+                    {atom("handlers_running"), n.handlers_running()},
+                    {atom("requests_waiting"), n.jobs.waiting()},
                     {atom("modules"), n.functions.modules().size()}});
     });
     m.def("uptime", [&n] {

@@ -116,6 +116,7 @@ public:
     /// Handlers running on the pool, for stop() to give them their grace period.
     void handler_started() noexcept;
     void handler_finished() noexcept;
+    [[nodiscard]] std::size_t handlers_running() const noexcept { return handlers_running_.load(); }
 
     /// Says goodbye to `peer` (and stops supervising it); false if not connected.
     bool disconnect(std::string_view peer, const std::string& why);

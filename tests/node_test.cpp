@@ -82,6 +82,8 @@ TEST_CASE("introspection: servers(), connections(), rot:exports, rot:memory") {
     REQUIRE(memory.find(atom("resident_bytes")) != nullptr);
     CHECK(memory.find(atom("resident_bytes"))->as_int() > 0);
     CHECK(memory.find(atom("connections"))->as_int() == 2);
+    CHECK(memory.find(atom("handlers_running"))->as_int() == 0);  // rot's own functions run on the I/O thread
+    CHECK(memory.find(atom("requests_waiting"))->as_int() == 0);
     CHECK(t.n2.call("srv", {"rot", "connected", {}}) == list(atom("cl")));
     CHECK(t.n2.call("srv", {"rot", "uptime", {}}).as_int() >= 0);
     const term modules = t.n2.call("srv", {"rot", "modules", {}});
